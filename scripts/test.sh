@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs the whole corscope test suite on a fresh Debian machine with the Rust toolchain:
+# installs the system packages the tests drive (when missing), then runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+# Tools the integration tests use; each is checked so reruns skip the install.
+for pkg_cmd in "curl:curl"; do
+  pkg=${pkg_cmd%%:*}; cmd=${pkg_cmd##*:}
+  command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+
+cargo test --release --locked --all-targets
