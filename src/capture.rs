@@ -1,6 +1,8 @@
-//! Captured traffic: the exchange data model and (later) the store that owns it.
+//! Captured traffic: the exchange data model, events, and the store that owns them.
 
+pub mod event;
 pub mod exchange;
+pub mod store;
 
 pub use exchange::{
     Body, Exchange, ExchangeId, Header, HeaderList, RequestRecord, ResponseRecord, Timings,

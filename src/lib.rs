@@ -9,22 +9,29 @@
 //! Module map:
 //! - [`cli`] / [`config`]: command line and validated configuration.
 //! - [`capture`]: the exchange data model and the store.
+//! - [`proxy`]: the capture proxy (HTTP/1.1, CONNECT + TLS interception, HTTP/2).
+//! - [`tls`]: the local CA, leaf certificates, upstream TLS settings.
+//! - [`headless`]: `corscope headless` (JSON lines) and `corscope ca`.
 //! - [`cors`]: classification, pairing, checks, verdicts, diffs, fixes, lints.
 //! - [`har`]: HAR 1.2 model, import and export.
 //! - [`logging`]: tracing setup.
 
 pub mod capture;
 pub mod cli;
+pub mod config;
 pub mod cors;
+pub mod headless;
 pub mod logging;
+pub mod proxy;
+pub mod tls;
 
 /// Run a parsed command line. Returns the process exit code.
 pub fn run(cli: cli::Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Some(cli::Command::Headless(_)) | None => {
-            anyhow::bail!("the proxy is not built yet")
-        }
+        Some(cli::Command::Headless(args)) => headless::run(&cli.proxy, &args),
+        // No TUI yet: the default mode runs the proxy headless, without JSON lines.
+        None => headless::run(&cli.proxy, &cli::HeadlessArgs { jsonl: None }),
         Some(cli::Command::Analyze(_)) => anyhow::bail!("analyze is not built yet"),
-        Some(cli::Command::Ca(_)) => anyhow::bail!("ca is not built yet"),
+        Some(cli::Command::Ca(args)) => headless::ca(&cli.proxy, &args),
     }
 }

@@ -1,0 +1,169 @@
+//! Validated configuration: the command line turned into what the proxy needs, with the
+//! checks that must hold before anything listens (loopback unless `--allow-remote`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+use crate::cli::ProxyArgs;
+use crate::tls::upstream::UpstreamTrust;
+
+/// How long open connections may take to finish after Ctrl-C / SIGTERM before corscope
+/// exits anyway. Long enough for in-flight page loads, short enough not to annoy.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long reaching an upstream (DNS + TCP + TLS) may take before the client gets a 504.
+pub const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the configuration is not usable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "refusing to listen on non-loopback address {0} without --allow-remote (anyone who \
+         can reach it could use corscope as an open intercepting proxy)"
+    )]
+    RemoteNotAllowed(SocketAddr),
+    #[error("invalid --ignore-hosts pattern {pattern:?}: {source}")]
+    IgnorePattern {
+        pattern: String,
+        source: globset::Error,
+    },
+    #[error("no platform data directory could be found; pass --data-dir")]
+    NoDataDir,
+}
+
+/// Hosts to tunnel untouched (`--ignore-hosts`), matched case-insensitively against the
+/// CONNECT host without its port.
+#[derive(Debug, Clone, Default)]
+pub struct HostMatcher {
+    patterns: Vec<String>,
+    set: GlobSet,
+}
+
+impl HostMatcher {
+    /// Compile glob patterns such as `*.apple.com`.
+    pub fn new(patterns: &[String]) -> Result<Self, ConfigError> {
+        let mut builder = GlobSetBuilder::new();
+        for pattern in patterns {
+            let glob = Glob::new(&pattern.to_ascii_lowercase()).map_err(|source| {
+                ConfigError::IgnorePattern {
+                    pattern: pattern.clone(),
+                    source,
+                }
+            })?;
+            builder.add(glob);
+        }
+        let set = builder
+            .build()
+            .map_err(|source| ConfigError::IgnorePattern {
+                pattern: patterns.join(" "),
+                source,
+            })?;
+        Ok(Self {
+            patterns: patterns.to_vec(),
+            set,
+        })
+    }
+
+    /// True when `host` matches one of the patterns.
+    pub fn matches(&self, host: &str) -> bool {
+        !self.patterns.is_empty() && self.set.is_match(host.to_ascii_lowercase())
+    }
+}
+
+/// Everything the proxy needs to run.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    pub listen: SocketAddr,
+    /// Where the CA lives.
+    pub data_dir: PathBuf,
+    pub ignore_hosts: HostMatcher,
+    /// Bytes kept per body.
+    pub max_body_capture: usize,
+    /// Time a client may take to send a request head.
+    pub header_timeout: Duration,
+    pub upstream_trust: UpstreamTrust,
+    pub connect_timeout: Duration,
+    pub drain_timeout: Duration,
+}
+
+impl ProxyConfig {
+    /// Validate the command line.
+    pub fn from_args(args: &ProxyArgs) -> Result<Self, ConfigError> {
+        if !args.listen.ip().is_loopback() && !args.allow_remote {
+            return Err(ConfigError::RemoteNotAllowed(args.listen));
+        }
+        let data_dir = match &args.data_dir {
+            Some(dir) => dir.clone(),
+            None => default_data_dir()?,
+        };
+        Ok(Self {
+            listen: args.listen,
+            data_dir,
+            ignore_hosts: HostMatcher::new(&args.ignore_hosts)?,
+            max_body_capture: args.max_body_capture,
+            header_timeout: Duration::from_secs(args.header_timeout),
+            upstream_trust: UpstreamTrust {
+                extra_ca_files: args.upstream_ca.clone(),
+                extra_ca_certs: Vec::new(),
+                insecure: args.insecure_upstream,
+            },
+            connect_timeout: UPSTREAM_CONNECT_TIMEOUT,
+            drain_timeout: DRAIN_TIMEOUT,
+        })
+    }
+
+    /// Defaults for embedding and tests: loopback on an ephemeral port, CA in `data_dir`.
+    pub fn local(data_dir: PathBuf) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir,
+            ignore_hosts: HostMatcher::default(),
+            max_body_capture: 1024 * 1024,
+            header_timeout: Duration::from_secs(30),
+            upstream_trust: UpstreamTrust::default(),
+            connect_timeout: UPSTREAM_CONNECT_TIMEOUT,
+            drain_timeout: DRAIN_TIMEOUT,
+        }
+    }
+
+    /// Things to tell the user at start (they are allowed, but risky).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if !self.listen.ip().is_loopback() {
+            warnings.push(format!(
+                "listening on non-loopback address {}: anyone who can reach it can use this \
+                 intercepting proxy",
+                self.listen
+            ));
+        }
+        if self.upstream_trust.insecure {
+            warnings
+                .push("--insecure-upstream: upstream TLS certificates are NOT verified".to_owned());
+        }
+        warnings
+    }
+}
+
+/// The platform data directory (e.g. `~/.local/share/corscope` on Linux).
+pub fn default_data_dir() -> Result<PathBuf, ConfigError> {
+    directories::ProjectDirs::from("", "", "corscope")
+        .map(|dirs| dirs.data_dir().to_owned())
+        .ok_or(ConfigError::NoDataDir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ignore_patterns_match_case_insensitively() {
+        let m = HostMatcher::new(&["*.Apple.com".to_owned(), "pinned.test".to_owned()]).unwrap();
+        assert!(m.matches("gs.apple.com"));
+        assert!(m.matches("PINNED.test"));
+        assert!(!m.matches("apple.com.evil"));
+        assert!(!HostMatcher::default().matches("x"));
+    }
+}

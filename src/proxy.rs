@@ -1,0 +1,227 @@
+//! The capture proxy: an HTTP/1.1 forward proxy that also intercepts HTTPS (CONNECT +
+//! TLS with corscope's CA) and speaks HTTP/2 inside, recording every exchange into the
+//! [`Store`] while bodies stream through.
+//!
+//! Start it in-process:
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use std::sync::Arc;
+//! use corscope::{capture::store::Store, config::ProxyConfig, proxy::Proxy, tls::ca::CertificateAuthority};
+//! let config = ProxyConfig::local("/tmp/corscope-demo".into());
+//! let ca = Arc::new(CertificateAuthority::load_or_create(&config.data_dir)?);
+//! let store = Arc::new(Store::default());
+//! let proxy = Proxy::bind(config, ca, store.clone()).await?; // listening from here on
+//! println!("proxy at {}", proxy.local_addr());
+//! let shutdown = tokio_util::sync::CancellationToken::new();
+//! tokio::spawn(proxy.run(shutdown.clone()));
+//! // ... later: shutdown.cancel() stops accepting and drains open connections.
+//! # Ok(()) }
+//! ```
+//! Completed exchanges appear in the store ([`Store::subscribe`] signals each change);
+//! this is where the CORS engine and every view read them.
+//!
+//! Modules: [`listener`] (accept, connection cap, serving HTTP/1 and HTTP/2, drain),
+//! [`connect`] (CONNECT: peek, then MITM, plain HTTP in the tunnel, or a byte tunnel),
+//! [`forward`] (one request upstream and back, 502/504 on failure), [`upstream`] (the
+//! pooled client's connector), [`recorder`] (streaming capture), [`websocket`] (upgrades).
+
+pub mod connect;
+pub mod forward;
+pub mod listener;
+pub mod recorder;
+pub mod upstream;
+pub mod websocket;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::uri::{Authority, Scheme};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::capture::event::{Event, EventKind};
+use crate::capture::store::Store;
+use crate::config::ProxyConfig;
+use crate::tls::ca::CertificateAuthority;
+use crate::tls::leaf::LeafCache;
+use crate::tls::upstream::{client_config, UpstreamTlsError};
+use recorder::RecordingBody;
+use upstream::UpstreamConnector;
+
+/// Idle upstream connections kept per host. Browsers open up to 6 per host over HTTP/1.1;
+/// a few more covers several tabs without hoarding sockets.
+pub const MAX_IDLE_UPSTREAM_PER_HOST: usize = 16;
+
+/// How long an idle upstream connection stays pooled.
+pub const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The pooled upstream client.
+pub type UpstreamClient = Client<UpstreamConnector, RecordingBody<Incoming>>;
+
+/// Why the proxy could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    UpstreamTls(#[from] UpstreamTlsError),
+    #[error("generating the leaf certificate key: {0}")]
+    LeafKey(#[from] rcgen::Error),
+}
+
+/// State shared by every connection of one proxy.
+pub(crate) struct Shared {
+    pub(crate) config: ProxyConfig,
+    pub(crate) store: Arc<Store>,
+    pub(crate) leaves: LeafCache,
+    /// Offers only HTTP/1.1 upstream (clients that speak HTTP/1.1 to us, upgrades).
+    pub(crate) h1_client: UpstreamClient,
+    /// Offers h2 and HTTP/1.1 upstream (clients that negotiated h2 with us).
+    pub(crate) h2_client: UpstreamClient,
+    next_connection: AtomicU64,
+    pub(crate) tracker: TaskTracker,
+    /// Cancelled when the proxy stops accepting: connections finish their current
+    /// exchanges and close, tunnels and WebSockets close.
+    pub(crate) shutdown: CancellationToken,
+}
+
+impl Shared {
+    fn next_connection_id(&self) -> u64 {
+        self.next_connection.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Where requests on a client connection go.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    /// The client talks to us as a proxy: absolute-form requests, CONNECT.
+    Proxy,
+    /// Inside a CONNECT tunnel: origin-form requests for one upstream.
+    Tunnel {
+        scheme: Scheme,
+        authority: Authority,
+        /// The client negotiated h2 with us.
+        h2: bool,
+    },
+}
+
+/// One client connection (or one tunnel inside it).
+pub(crate) struct ConnCtx {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) id: u64,
+    pub(crate) client_addr: SocketAddr,
+    pub(crate) target: Target,
+}
+
+impl ConnCtx {
+    /// The same connection, now serving requests inside a tunnel.
+    pub(crate) fn tunnel(&self, target: Target) -> Arc<Self> {
+        Arc::new(Self {
+            shared: self.shared.clone(),
+            id: self.id,
+            client_addr: self.client_addr,
+            target,
+        })
+    }
+
+    /// The upstream client matching what the client negotiated with us.
+    pub(crate) fn client(&self) -> &UpstreamClient {
+        match self.target {
+            Target::Tunnel { h2: true, .. } => &self.shared.h2_client,
+            _ => &self.shared.h1_client,
+        }
+    }
+
+    pub(crate) fn event(&self, kind: EventKind, host: Option<String>, message: String) {
+        self.shared
+            .store
+            .push_event(Event::now(kind, host, message).on_connection(self.id));
+    }
+}
+
+/// A bound, not yet running proxy.
+pub struct Proxy {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+impl Proxy {
+    /// Bind the listener and prepare TLS. When this returns, the proxy accepts connections
+    /// (they are served once [`Proxy::run`] is polled): a readiness signal for tests.
+    pub async fn bind(
+        config: ProxyConfig,
+        ca: Arc<CertificateAuthority>,
+        store: Arc<Store>,
+    ) -> Result<Self, ProxyError> {
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ProxyError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let local_addr = listener.local_addr().map_err(|source| ProxyError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let h1_tls = client_config(&config.upstream_trust, &[b"http/1.1"])?;
+        let h2_tls = client_config(&config.upstream_trust, &[b"h2", b"http/1.1"])?;
+        let shared = Shared {
+            h1_client: build_client(UpstreamConnector::new(h1_tls, config.connect_timeout)),
+            h2_client: build_client(UpstreamConnector::new(h2_tls, config.connect_timeout)),
+            leaves: LeafCache::new(ca)?,
+            store,
+            config,
+            next_connection: AtomicU64::new(1),
+            tracker: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
+        };
+        for warning in shared.config.warnings() {
+            tracing::warn!("{warning}");
+            shared
+                .store
+                .push_event(Event::now(EventKind::Warning, None, warning));
+        }
+        Ok(Self {
+            listener,
+            local_addr,
+            shared: Arc::new(shared),
+        })
+    }
+
+    /// The address the proxy listens on (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The store exchanges are recorded into.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.shared.store
+    }
+
+    /// Serve until `shutdown` is cancelled, then stop accepting and give open connections
+    /// up to the configured drain time to finish.
+    pub async fn run(self, shutdown: CancellationToken) {
+        listener::accept_loop(self.listener, self.shared, shutdown).await;
+    }
+}
+
+fn build_client(connector: UpstreamConnector) -> UpstreamClient {
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(UPSTREAM_IDLE_TIMEOUT)
+        .pool_max_idle_per_host(MAX_IDLE_UPSTREAM_PER_HOST)
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        .http1_preserve_header_case(true)
+        .build(connector)
+}

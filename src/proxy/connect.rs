@@ -1,0 +1,325 @@
+//! CONNECT: answer 200, then look at the client's first bytes. A TLS ClientHello is
+//! intercepted (leaf certificate for the SNI name from corscope's CA, HTTP/1.1 or h2
+//! inside); plain HTTP is served as HTTP; anything else is tunnelled byte for byte, as are
+//! hosts matching `--ignore-hosts` (checked before answering, so a dead upstream is a 502).
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use http::uri::{Authority, Scheme};
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::LazyConfigAcceptor;
+
+use super::forward::text_response;
+use super::listener::{serve_http1, serve_http2};
+use super::recorder::ProxyBody;
+use super::upstream::{connect_tcp, ConnectError};
+use super::{ConnCtx, Target};
+use crate::capture::event::EventKind;
+
+/// Bytes read to classify a tunnel. A ClientHello or request line arrives in one read.
+const PEEK_BYTES: usize = 2_048;
+
+/// How long a tunnel may stay silent before it is treated as opaque (protocols where the
+/// server speaks first send nothing from the client side).
+const PEEK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Time for a client to complete the TLS handshake with corscope.
+const CLIENT_TLS_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Answer a CONNECT and take over the connection once the 200 has been sent.
+pub(crate) async fn handle_connect(
+    req: Request<Incoming>,
+    ctx: Arc<ConnCtx>,
+) -> Response<ProxyBody> {
+    let Some(authority) = req.uri().authority().cloned() else {
+        return text_response(
+            StatusCode::BAD_REQUEST,
+            "corscope: CONNECT needs a host:port target\n".to_owned(),
+        );
+    };
+    let host = bare_host(&authority);
+    let port = authority.port_u16().unwrap_or(443);
+    if ctx.shared.config.ignore_hosts.matches(&host) {
+        return connect_ignored(req, host, port, ctx).await;
+    }
+    let on_upgrade = hyper::upgrade::on(req);
+    let tracker = ctx.shared.tracker.clone();
+    tracker.spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => intercept(upgraded, authority, ctx).await,
+            Err(e) => tracing::debug!(error = %e, "CONNECT upgrade failed"),
+        }
+    });
+    Response::new(ProxyBody::empty())
+}
+
+/// `--ignore-hosts`: connect first (so failure is a clean 502), then splice bytes.
+async fn connect_ignored(
+    req: Request<Incoming>,
+    host: String,
+    port: u16,
+    ctx: Arc<ConnCtx>,
+) -> Response<ProxyBody> {
+    let timeout = ctx.shared.config.connect_timeout;
+    let upstream = match tokio::time::timeout(timeout, connect_tcp(&host, port)).await {
+        Ok(Ok(tcp)) => tcp,
+        Ok(Err(e)) => return connect_failed(&e),
+        Err(_) => {
+            return connect_failed(&ConnectError::Timeout {
+                host,
+                port,
+                secs: timeout.as_secs(),
+            })
+        }
+    };
+    let on_upgrade = hyper::upgrade::on(req);
+    let shutdown = ctx.shared.shutdown.clone();
+    ctx.shared.tracker.spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        splice(TokioIo::new(upgraded), upstream, shutdown).await;
+    });
+    Response::new(ProxyBody::empty())
+}
+
+fn connect_failed(e: &ConnectError) -> Response<ProxyBody> {
+    let status = if e.is_timeout() {
+        StatusCode::GATEWAY_TIMEOUT
+    } else {
+        StatusCode::BAD_GATEWAY
+    };
+    tracing::debug!(error = %e, "CONNECT failed");
+    text_response(status, format!("corscope: {e}\n"))
+}
+
+/// The host of a CONNECT target, without IPv6 brackets.
+fn bare_host(authority: &Authority) -> String {
+    authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned()
+}
+
+/// What the first bytes of a tunnel look like.
+#[derive(Debug, PartialEq, Eq)]
+enum Kind {
+    Tls,
+    Http,
+    Opaque,
+}
+
+fn classify(first: &[u8]) -> Kind {
+    // TLS record type 22 (handshake), major version 3.
+    if first.len() >= 2 && first[0] == 0x16 && first[1] == 0x03 {
+        return Kind::Tls;
+    }
+    let Some(space) = first.iter().position(|&b| b == b' ') else {
+        return Kind::Opaque;
+    };
+    let method = &first[..space];
+    let token = !method.is_empty() && method.len() <= 20 && method.iter().all(|&b| is_tchar(b));
+    if token {
+        Kind::Http
+    } else {
+        Kind::Opaque
+    }
+}
+
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Serve the tunnel. Boxed with an explicit `Send` type because serving requests inside
+/// the tunnel leads back to CONNECT handling, a cycle the compiler cannot see through.
+fn intercept(
+    upgraded: Upgraded,
+    authority: Authority,
+    ctx: Arc<ConnCtx>,
+) -> Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    Box::pin(intercept_inner(upgraded, authority, ctx))
+}
+
+async fn intercept_inner(upgraded: Upgraded, authority: Authority, ctx: Arc<ConnCtx>) {
+    let mut io = TokioIo::new(upgraded);
+    let mut buf = vec![0u8; PEEK_BYTES];
+    let n = match tokio::time::timeout(PEEK_TIMEOUT, io.read(&mut buf)).await {
+        Ok(Ok(0)) => return,
+        Ok(Ok(n)) => n,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "tunnel read failed");
+            return;
+        }
+        Err(_) => 0,
+    };
+    buf.truncate(n);
+    let kind = if n == 0 { Kind::Opaque } else { classify(&buf) };
+    let io = Prefixed::new(Bytes::from(buf), io);
+    match kind {
+        Kind::Tls => intercept_tls(io, authority, ctx).await,
+        Kind::Http => {
+            let ctx = ctx.tunnel(Target::Tunnel {
+                scheme: Scheme::HTTP,
+                authority,
+                h2: false,
+            });
+            serve_http1(TokioIo::new(io), ctx).await;
+        }
+        Kind::Opaque => {
+            let host = bare_host(&authority);
+            let port = authority.port_u16().unwrap_or(443);
+            match connect_tcp(&host, port).await {
+                Ok(upstream) => splice(io, upstream, ctx.shared.shutdown.clone()).await,
+                Err(e) => tracing::debug!(error = %e, "opaque tunnel: upstream unreachable"),
+            }
+        }
+    }
+}
+
+async fn intercept_tls(io: Prefixed<TokioIo<Upgraded>>, authority: Authority, ctx: Arc<ConnCtx>) {
+    let connect_host = bare_host(&authority);
+    let acceptor = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io);
+    let start = match tokio::time::timeout(CLIENT_TLS_TIMEOUT, acceptor).await {
+        Ok(Ok(start)) => start,
+        Ok(Err(e)) => return tls_failed(&ctx, &connect_host, &e.to_string()),
+        Err(_) => return tls_failed(&ctx, &connect_host, "timed out"),
+    };
+    let host = start
+        .client_hello()
+        .server_name()
+        .map_or(connect_host, str::to_owned);
+    let config = match ctx.shared.leaves.server_config(&host).await {
+        Ok(config) => config,
+        Err(e) => {
+            tracing::warn!(error = %e, "no certificate for intercepted host");
+            return;
+        }
+    };
+    let tls = match tokio::time::timeout(CLIENT_TLS_TIMEOUT, start.into_stream(config)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => return tls_failed(&ctx, &host, &e.to_string()),
+        Err(_) => return tls_failed(&ctx, &host, "timed out"),
+    };
+    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    let ctx = ctx.tunnel(Target::Tunnel {
+        scheme: Scheme::HTTPS,
+        authority,
+        h2,
+    });
+    if h2 {
+        serve_http2(TokioIo::new(tls), ctx).await;
+    } else {
+        serve_http1(TokioIo::new(tls), ctx).await;
+    }
+}
+
+fn tls_failed(ctx: &ConnCtx, host: &str, reason: &str) {
+    let message = format!(
+        "TLS handshake with the client for {host} failed ({reason}); if the client does not \
+         trust corscope's CA yet, run `corscope ca path` and import that certificate"
+    );
+    tracing::info!("{message}");
+    ctx.event(EventKind::ClientTlsFailed, Some(host.to_owned()), message);
+}
+
+/// Copy bytes both ways until either side closes or the proxy shuts down.
+async fn splice<C>(
+    mut client: C,
+    mut upstream: TcpStream,
+    shutdown: tokio_util::sync::CancellationToken,
+) where
+    C: AsyncRead + AsyncWrite + Unpin,
+{
+    tokio::select! {
+        result = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "tunnel closed with an error");
+            }
+        }
+        () = shutdown.cancelled() => {}
+    }
+}
+
+/// A stream whose first bytes were already read: they are returned again first.
+pub(crate) struct Prefixed<T> {
+    prefix: Bytes,
+    inner: T,
+}
+
+impl<T> Prefixed<T> {
+    pub(crate) fn new(prefix: Bytes, inner: T) -> Self {
+        Self { prefix, inner }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Prefixed<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.prefix.is_empty() {
+            let n = this.prefix.len().min(buf.remaining());
+            buf.put_slice(&this.prefix[..n]);
+            this.prefix.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Prefixed<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_first_bytes() {
+        assert_eq!(classify(&[0x16, 0x03, 0x01, 0x02]), Kind::Tls);
+        assert_eq!(classify(b"GET / HTTP/1.1\r\n"), Kind::Http);
+        assert_eq!(classify(b"patch /x HTTP/1.1\r\n"), Kind::Http);
+        assert_eq!(classify(b"\x00\x01 binary"), Kind::Opaque);
+        assert_eq!(classify(b"SSH-2.0-OpenSSH"), Kind::Opaque);
+    }
+}

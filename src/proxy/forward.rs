@@ -1,0 +1,363 @@
+//! One request: record its head, send it upstream over the pooled client with its body
+//! streaming through, and relay the response (recorded as it streams back). When the
+//! upstream cannot be reached the client gets a 502 (504 on timeout) whose one-line body
+//! names the cause, and the exchange is recorded with that error.
+
+use std::error::Error as StdError;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
+use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
+
+use super::recorder::{InFlight, ProxyBody, RecordingBody, Side};
+use super::upstream::{ConnectError, UpstreamInfo};
+use super::{connect, websocket, ConnCtx, Target};
+use crate::capture::exchange::{
+    decode_header_bytes, Body, Exchange, HeaderList, RequestRecord, ResponseRecord,
+};
+
+/// Handle one request from a client connection.
+pub(crate) async fn handle(req: Request<Incoming>, ctx: Arc<ConnCtx>) -> Response<ProxyBody> {
+    if req.method() == Method::CONNECT {
+        if let Target::Proxy = ctx.target {
+            return connect::handle_connect(req, ctx).await;
+        }
+    }
+    let started = Instant::now();
+    let record = request_record(&req, &ctx);
+    let exchange = Exchange {
+        connection_id: ctx.id,
+        started: Utc::now(),
+        request: record,
+        client_addr: Some(ctx.client_addr.to_string()),
+        ..Exchange::default()
+    };
+    let inflight = InFlight::new(ctx.shared.store.clone(), exchange, started);
+    let uri = match upstream_uri(&req, &ctx.target) {
+        Ok(uri) => uri,
+        Err(reason) => {
+            inflight.request_without_body();
+            return own_response(&inflight, StatusCode::BAD_REQUEST, reason);
+        }
+    };
+    forward(req, uri, inflight, ctx).await
+}
+
+async fn forward(
+    mut req: Request<Incoming>,
+    uri: Uri,
+    inflight: Arc<InFlight>,
+    ctx: Arc<ConnCtx>,
+) -> Response<ProxyBody> {
+    let upgrade = wants_upgrade(req.version(), req.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    strip_hop_by_hop(req.headers_mut(), upgrade);
+    *req.uri_mut() = uri;
+    // The pooled client picks the upstream protocol; HTTP/1.1 is the neutral ask.
+    *req.version_mut() = Version::HTTP_11;
+    let limit = ctx.shared.config.max_body_capture;
+    let body_inflight = inflight.clone();
+    let req = req.map(|body| RecordingBody::new(body, Side::Request, limit, body_inflight));
+    match ctx.client().request(req).await {
+        Ok(resp) => relay(resp, inflight, client_upgrade, &ctx),
+        Err(e) => upstream_failure(&e, &inflight),
+    }
+}
+
+fn relay(
+    mut resp: Response<Incoming>,
+    inflight: Arc<InFlight>,
+    client_upgrade: Option<OnUpgrade>,
+    ctx: &ConnCtx,
+) -> Response<ProxyBody> {
+    let server_ip = resp
+        .extensions()
+        .get::<UpstreamInfo>()
+        .map(|info| info.peer.ip().to_string());
+    inflight.response_head(response_record(&resp), server_ip);
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        let upstream_upgrade = hyper::upgrade::on(&mut resp);
+        inflight.response_complete();
+        if let Some(client_upgrade) = client_upgrade {
+            websocket::splice(ctx, client_upgrade, upstream_upgrade);
+        }
+        return resp.map(|_| ProxyBody::empty());
+    }
+    strip_hop_by_hop(resp.headers_mut(), false);
+    let limit = ctx.shared.config.max_body_capture;
+    resp.map(|body| ProxyBody::Upstream {
+        body: RecordingBody::new(body, Side::Response, limit, inflight),
+    })
+}
+
+/// The upstream could not be reached or dropped the request: answer and record it.
+fn upstream_failure(
+    e: &hyper_util::client::legacy::Error,
+    inflight: &InFlight,
+) -> Response<ProxyBody> {
+    let (status, reason) = classify(e);
+    tracing::debug!(%reason, "upstream failure");
+    own_response(inflight, status, reason)
+}
+
+fn classify(e: &hyper_util::client::legacy::Error) -> (StatusCode, String) {
+    let mut source: Option<&(dyn StdError + 'static)> = e.source();
+    while let Some(err) = source {
+        if let Some(connect) = err.downcast_ref::<ConnectError>() {
+            let status = if connect.is_timeout() {
+                StatusCode::GATEWAY_TIMEOUT
+            } else {
+                StatusCode::BAD_GATEWAY
+            };
+            return (status, connect.to_string());
+        }
+        if let Some(hyper_err) = err.downcast_ref::<hyper::Error>() {
+            return (
+                StatusCode::BAD_GATEWAY,
+                format!("upstream failed before sending a response: {hyper_err}"),
+            );
+        }
+        source = err.source();
+    }
+    (
+        StatusCode::BAD_GATEWAY,
+        format!("upstream request failed: {e}"),
+    )
+}
+
+/// A response corscope generates itself (400, 502, 504), recorded as the exchange's
+/// response with `reason` as its error.
+pub(crate) fn own_response(
+    inflight: &InFlight,
+    status: StatusCode,
+    reason: String,
+) -> Response<ProxyBody> {
+    let body = format!("corscope: {reason}\n");
+    let mut headers = HeaderList::default();
+    headers.push("content-type", "text/plain; charset=utf-8");
+    headers.push("content-length", body.len().to_string());
+    let record = ResponseRecord {
+        status: status.as_u16(),
+        status_text: status.canonical_reason().unwrap_or_default().to_owned(),
+        http_version: "HTTP/1.1".to_owned(),
+        headers,
+        body: Body {
+            captured: bytes::Bytes::from(body.clone()),
+            total_size: body.len() as u64,
+        },
+    };
+    inflight.fail(reason, record);
+    text_response(status, body)
+}
+
+/// A plain-text response with the given body.
+pub(crate) fn text_response(status: StatusCode, body: String) -> Response<ProxyBody> {
+    let mut resp = Response::new(ProxyBody::own(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+fn request_record(req: &Request<Incoming>, ctx: &ConnCtx) -> RequestRecord {
+    RequestRecord {
+        method: req.method().as_str().to_owned(),
+        url: display_url(req.uri(), &ctx.target),
+        http_version: version_str(req.version()).to_owned(),
+        headers: header_list(req.headers()),
+        body: Body::default(),
+    }
+}
+
+fn response_record(resp: &Response<Incoming>) -> ResponseRecord {
+    let status_text = resp
+        .extensions()
+        .get::<hyper::ext::ReasonPhrase>()
+        .map(|r| decode_header_bytes(r.as_bytes()))
+        .or_else(|| resp.status().canonical_reason().map(str::to_owned))
+        .unwrap_or_default();
+    ResponseRecord {
+        status: resp.status().as_u16(),
+        status_text,
+        http_version: version_str(resp.version()).to_owned(),
+        headers: header_list(resp.headers()),
+        body: Body::default(),
+    }
+}
+
+/// Headers as a list. hyper groups repeated names together and lower-cases them; the
+/// forwarded bytes keep the original case (preserve_header_case), the record does not.
+pub(crate) fn header_list(headers: &HeaderMap) -> HeaderList {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            crate::capture::exchange::Header::new(
+                name.as_str(),
+                decode_header_bytes(value.as_bytes()),
+            )
+        })
+        .collect()
+}
+
+/// `HTTP/1.1` etc., as HAR writes it.
+pub(crate) fn version_str(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/1.1",
+    }
+}
+
+/// Where the request goes: the absolute URL itself (proxy requests) or the tunnel's
+/// target with the request's path.
+fn upstream_uri(req: &Request<Incoming>, target: &Target) -> Result<Uri, String> {
+    match target {
+        Target::Proxy => {
+            let uri = req.uri();
+            let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+            if scheme_ok && uri.authority().is_some() {
+                return Ok(uri.clone());
+            }
+            Err(format!(
+                "this is a proxy: expected an absolute http:// URL, got {:?}",
+                uri.to_string()
+            ))
+        }
+        Target::Tunnel {
+            scheme, authority, ..
+        } => {
+            let path = req
+                .uri()
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .to_owned();
+            Uri::builder()
+                .scheme(scheme.clone())
+                .authority(authority.clone())
+                .path_and_query(path)
+                .build()
+                .map_err(|e| format!("cannot build upstream URL: {e}"))
+        }
+    }
+}
+
+/// The URL as the browser would show it: scheme, host, port only when not the default,
+/// path and query.
+fn display_url(uri: &Uri, target: &Target) -> String {
+    let (scheme, authority) = match target {
+        Target::Proxy => (uri.scheme_str().unwrap_or("http"), uri.authority()),
+        Target::Tunnel {
+            scheme, authority, ..
+        } => (scheme.as_str(), Some(authority)),
+    };
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let Some(authority) = authority else {
+        return path.to_owned();
+    };
+    let default_port = if scheme == "https" { 443 } else { 80 };
+    match authority.port_u16() {
+        Some(port) if port == default_port => format!("{scheme}://{}{path}", authority.host()),
+        _ => format!("{scheme}://{authority}{path}"),
+    }
+}
+
+/// An HTTP/1 upgrade request (WebSocket and friends).
+fn wants_upgrade(version: Version, headers: &HeaderMap) -> bool {
+    version == Version::HTTP_11
+        && headers.contains_key(header::UPGRADE)
+        && connection_tokens(headers).any(|t| t.eq_ignore_ascii_case("upgrade"))
+}
+
+fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// Remove hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection, not the
+/// message. For an upgrade, `Connection: upgrade` and `Upgrade` must reach the upstream.
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    if headers.contains_key(header::CONNECTION) {
+        let listed: Vec<HeaderName> = connection_tokens(headers)
+            .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+            .collect();
+        for name in listed {
+            if !(keep_upgrade && name == header::UPGRADE) {
+                headers.remove(&name);
+            }
+        }
+    }
+    for name in [
+        header::TRANSFER_ENCODING,
+        header::TRAILER,
+        header::PROXY_AUTHORIZATION,
+        header::PROXY_AUTHENTICATE,
+    ] {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+    // `TE: trailers` is end-to-end in practice (gRPC needs it); other values are not.
+    if headers
+        .get(header::TE)
+        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"trailers"))
+    {
+        headers.remove(header::TE);
+    }
+    if keep_upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    } else {
+        headers.remove(header::CONNECTION);
+        headers.remove(header::UPGRADE);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_go_and_listed_ones_too() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", HeaderValue::from_static("keep-alive, x-hop"));
+        h.insert("x-hop", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("proxy-connection", HeaderValue::from_static("keep-alive"));
+        h.insert("te", HeaderValue::from_static("gzip"));
+        h.insert("x-end", HeaderValue::from_static("2"));
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-end"));
+    }
+
+    #[test]
+    fn upgrade_headers_survive_for_upgrades() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", HeaderValue::from_static("Upgrade"));
+        h.insert("upgrade", HeaderValue::from_static("websocket"));
+        assert!(wants_upgrade(Version::HTTP_11, &h));
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h.get("upgrade").unwrap(), "websocket");
+        assert_eq!(h.get("connection").unwrap(), "upgrade");
+    }
+
+    #[test]
+    fn display_url_drops_default_ports() {
+        let uri: Uri = "http://a.test:80/x?y".parse().unwrap();
+        assert_eq!(display_url(&uri, &Target::Proxy), "http://a.test/x?y");
+        let uri: Uri = "http://a.test:8080/".parse().unwrap();
+        assert_eq!(display_url(&uri, &Target::Proxy), "http://a.test:8080/");
+    }
+}

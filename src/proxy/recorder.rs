@@ -1,0 +1,317 @@
+//! Recording exchanges as they stream: [`InFlight`] collects one exchange while its
+//! request and response are under way and hands it to the store when both bodies have
+//! ended; [`RecordingBody`] wraps a body, passes every frame through untouched and keeps at
+//! most the configured number of bytes, counting the rest.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+
+use crate::capture::exchange::{Body, Exchange, ResponseRecord};
+use crate::capture::store::Store;
+
+/// Which half of an exchange a body belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Request,
+    Response,
+}
+
+/// One exchange under way. Shared by the handler and both recording bodies; the last of
+/// the two bodies to finish pushes the exchange to the store.
+#[derive(Debug)]
+pub struct InFlight {
+    store: Arc<Store>,
+    started: Instant,
+    state: Mutex<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    exchange: Exchange,
+    request_done: bool,
+    response_done: bool,
+    response_head_at: Option<Instant>,
+    committed: bool,
+}
+
+impl InFlight {
+    /// Start recording `exchange` (request head filled in).
+    pub fn new(store: Arc<Store>, exchange: Exchange, started: Instant) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            started,
+            state: Mutex::new(State {
+                exchange,
+                request_done: false,
+                response_done: false,
+                response_head_at: None,
+                committed: false,
+            }),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The response head arrived from upstream.
+    pub fn response_head(&self, response: ResponseRecord, server_ip: Option<String>) {
+        let now = Instant::now();
+        let mut state = self.lock();
+        state.exchange.timings.wait = ms(now - self.started);
+        state.exchange.response = Some(response);
+        state.exchange.server_ip = server_ip;
+        state.response_head_at = Some(now);
+    }
+
+    /// The exchange failed before a response body could flow; `response` is what corscope
+    /// answered instead (a 502, say), with its body already complete.
+    pub fn fail(&self, error: String, response: ResponseRecord) {
+        let mut state = self.lock();
+        state.exchange.timings.wait = ms(self.started.elapsed());
+        state.exchange.error = Some(error);
+        state.exchange.response = Some(response);
+        state.exchange.synthetic_response = true;
+        state.response_done = true;
+        self.maybe_commit(state);
+    }
+
+    /// Mark the request body as absent or already recorded (e.g. a request without one).
+    pub fn request_without_body(&self) {
+        let mut state = self.lock();
+        state.request_done = true;
+        self.maybe_commit(state);
+    }
+
+    /// Mark the response side complete without a streamed body (e.g. a 101 upgrade).
+    pub fn response_complete(&self) {
+        let mut state = self.lock();
+        state.response_done = true;
+        self.maybe_commit(state);
+    }
+
+    fn finish_body(&self, side: Side, body: Body, error: Option<String>) {
+        let mut state = self.lock();
+        if let Some(error) = error {
+            // The first error names the cause; later ones are consequences.
+            state.exchange.error.get_or_insert(error);
+        }
+        match side {
+            Side::Request => {
+                state.exchange.request.body = body;
+                state.exchange.timings.send = ms(self.started.elapsed());
+                state.request_done = true;
+            }
+            Side::Response => {
+                if let Some(response) = state.exchange.response.as_mut() {
+                    response.body = body;
+                }
+                if let Some(head_at) = state.response_head_at {
+                    state.exchange.timings.receive = ms(head_at.elapsed());
+                }
+                state.response_done = true;
+            }
+        }
+        self.maybe_commit(state);
+    }
+
+    fn maybe_commit(&self, mut state: std::sync::MutexGuard<'_, State>) {
+        if !(state.request_done && state.response_done) || state.committed {
+            return;
+        }
+        state.committed = true;
+        let exchange = std::mem::take(&mut state.exchange);
+        drop(state);
+        self.store.push(exchange);
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        // Every path is meant to commit; if one did not (a task cancelled mid-way), the
+        // exchange is still kept, with what was seen.
+        let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        if state.committed {
+            return;
+        }
+        state.committed = true;
+        let mut exchange = std::mem::take(&mut state.exchange);
+        exchange
+            .error
+            .get_or_insert_with(|| "exchange ended before it completed".to_owned());
+        self.store.push(exchange);
+    }
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// What a recording body reports when it ends.
+#[derive(Debug)]
+struct Tap {
+    side: Side,
+    limit: usize,
+    captured: BytesMut,
+    total: u64,
+    inflight: Option<Arc<InFlight>>,
+}
+
+impl Tap {
+    fn observe(&mut self, data: &Bytes) {
+        self.total += data.len() as u64;
+        let room = self.limit.saturating_sub(self.captured.len());
+        if room > 0 {
+            let take = room.min(data.len());
+            self.captured.extend_from_slice(&data[..take]);
+        }
+    }
+
+    fn finish(&mut self, error: Option<String>) {
+        let Some(inflight) = self.inflight.take() else {
+            return;
+        };
+        let body = Body {
+            captured: std::mem::take(&mut self.captured).freeze(),
+            total_size: self.total,
+        };
+        inflight.finish_body(self.side, body, error);
+    }
+}
+
+impl Drop for Tap {
+    fn drop(&mut self) {
+        if self.inflight.is_some() {
+            let what = match self.side {
+                Side::Request => "request body was cut off",
+                Side::Response => "response body was cut off (a side closed the connection)",
+            };
+            self.finish(Some(what.to_owned()));
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A body that streams through unchanged while its first bytes are kept.
+    pub struct RecordingBody<B> {
+        #[pin]
+        inner: B,
+        tap: Tap,
+    }
+}
+
+impl<B: HttpBody> RecordingBody<B> {
+    /// Record `inner` as the `side` body of `inflight`, keeping at most `limit` bytes.
+    pub fn new(inner: B, side: Side, limit: usize, inflight: Arc<InFlight>) -> Self {
+        let mut tap = Tap {
+            side,
+            limit,
+            captured: BytesMut::new(),
+            total: 0,
+            inflight: Some(inflight),
+        };
+        // An empty body may never be polled; it is complete already.
+        if inner.is_end_stream() {
+            tap.finish(None);
+        }
+        Self { inner, tap }
+    }
+}
+
+impl<B> HttpBody for RecordingBody<B>
+where
+    B: HttpBody<Data = Bytes>,
+    B::Error: std::fmt::Display,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let mut this = self.project();
+        let polled = this.inner.as_mut().poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.tap.observe(data);
+                }
+                // A reader may stop polling once the body says it is done.
+                if this.inner.is_end_stream() {
+                    this.tap.finish(None);
+                }
+            }
+            Poll::Ready(Some(Err(e))) => this.tap.finish(Some(format!("body error: {e}"))),
+            Poll::Ready(None) => this.tap.finish(None),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The body corscope answers a client with: the upstream's (recorded) or its own.
+    #[project = ProxyBodyProj]
+    pub enum ProxyBody {
+        Upstream { #[pin] body: RecordingBody<hyper::body::Incoming> },
+        Own { data: Option<Bytes> },
+    }
+}
+
+impl ProxyBody {
+    /// A body corscope generated itself.
+    pub fn own(data: impl Into<Bytes>) -> Self {
+        let data: Bytes = data.into();
+        Self::Own {
+            data: (!data.is_empty()).then_some(data),
+        }
+    }
+
+    /// An empty body.
+    pub fn empty() -> Self {
+        Self::Own { data: None }
+    }
+}
+
+impl HttpBody for ProxyBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        match self.project() {
+            ProxyBodyProj::Upstream { body } => body.poll_frame(cx),
+            ProxyBodyProj::Own { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Upstream { body } => body.is_end_stream(),
+            Self::Own { data } => data.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Upstream { body } => body.size_hint(),
+            Self::Own { data } => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! Reaching upstream servers: a connector for hyper-util's pooled client (DNS, TCP with
+//! TCP_NODELAY, rustls with ALPN) whose failures are typed, so the client can be told
+//! precisely why with a 502 or 504.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::Uri;
+use hyper::rt::{Read, ReadBufCursor, Write};
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::rt::TokioIo;
+use rustls::ClientConfig;
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+/// Why an upstream could not be reached. The text is what the client's 502 body says.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ConnectError {
+    #[error("upstream URL {0} has no host")]
+    NoHost(String),
+    #[error("DNS lookup for {host} failed: {reason}")]
+    Dns { host: String, reason: String },
+    #[error("connecting to {host}:{port} ({addr}) failed: {reason}")]
+    Tcp {
+        host: String,
+        port: u16,
+        addr: SocketAddr,
+        reason: String,
+    },
+    #[error("connecting to {host}:{port} timed out after {secs} s")]
+    Timeout { host: String, port: u16, secs: u64 },
+    #[error("invalid TLS server name {0:?}")]
+    ServerName(String),
+    #[error("upstream TLS handshake with {host} failed: {reason}")]
+    Tls { host: String, reason: String },
+}
+
+impl ConnectError {
+    /// True for a timeout (answered with 504 rather than 502).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Timeout { .. })
+    }
+}
+
+/// Facts about an upstream connection, attached to every response it carries.
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamInfo {
+    pub peer: SocketAddr,
+}
+
+/// Connects to upstreams for the pooled client.
+#[derive(Clone)]
+pub struct UpstreamConnector {
+    tls: Arc<ClientConfig>,
+    timeout: Duration,
+}
+
+impl UpstreamConnector {
+    /// A connector using `tls` for `https` URIs, giving up after `timeout`.
+    pub fn new(tls: Arc<ClientConfig>, timeout: Duration) -> Self {
+        Self { tls, timeout }
+    }
+}
+
+impl tower_service::Service<Uri> for UpstreamConnector {
+    type Response = UpstreamIo;
+    type Error = ConnectError;
+    type Future = Pin<Box<dyn Future<Output = Result<UpstreamIo, ConnectError>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { this.connect(uri).await })
+    }
+}
+
+impl UpstreamConnector {
+    async fn connect(self, uri: Uri) -> Result<UpstreamIo, ConnectError> {
+        let host = uri
+            .host()
+            .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_owned())
+            .ok_or_else(|| ConnectError::NoHost(uri.to_string()))?;
+        let tls = uri.scheme_str() == Some("https");
+        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let timeout_err = || ConnectError::Timeout {
+            host: host.clone(),
+            port,
+            secs: self.timeout.as_secs(),
+        };
+        let attempt = async {
+            let tcp = connect_tcp(&host, port).await?;
+            let peer = tcp
+                .peer_addr()
+                .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+            if !tls {
+                return Ok(UpstreamIo::new(Stream::Plain(tcp), false, peer));
+            }
+            let stream = handshake(&self.tls, &host, tcp).await?;
+            let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+            Ok(UpstreamIo::new(Stream::Tls(Box::new(stream)), h2, peer))
+        };
+        tokio::time::timeout(self.timeout, attempt)
+            .await
+            .map_err(|_| timeout_err())?
+    }
+}
+
+/// Resolve `host` and connect to the first address that answers.
+pub async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, ConnectError> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| ConnectError::Dns {
+            host: host.to_owned(),
+            reason: e.to_string(),
+        })?
+        .collect();
+    let mut last = None;
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(tcp) => {
+                // Without it, small writes after a large response stall behind Nagle.
+                let _ = tcp.set_nodelay(true);
+                return Ok(tcp);
+            }
+            Err(e) => last = Some((addr, e)),
+        }
+    }
+    Err(match last {
+        Some((addr, e)) => ConnectError::Tcp {
+            host: host.to_owned(),
+            port,
+            addr,
+            reason: e.to_string(),
+        },
+        None => ConnectError::Dns {
+            host: host.to_owned(),
+            reason: "no addresses".to_owned(),
+        },
+    })
+}
+
+async fn handshake(
+    config: &Arc<ClientConfig>,
+    host: &str,
+    tcp: TcpStream,
+) -> Result<TlsStream<TcpStream>, ConnectError> {
+    let name = ServerName::try_from(host.to_owned())
+        .map_err(|_| ConnectError::ServerName(host.to_owned()))?;
+    TlsConnector::from(config.clone())
+        .connect(name, tcp)
+        .await
+        .map_err(|e| ConnectError::Tls {
+            host: host.to_owned(),
+            reason: e.to_string(),
+        })
+}
+
+/// A plain or TLS upstream socket.
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_flush(cx),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Self::Plain(s) => s.is_write_vectored(),
+            Self::Tls(s) => s.is_write_vectored(),
+        }
+    }
+}
+
+/// An upstream connection as the pooled client sees it.
+pub struct UpstreamIo {
+    io: TokioIo<Stream>,
+    h2: bool,
+    peer: SocketAddr,
+}
+
+impl UpstreamIo {
+    fn new(stream: Stream, h2: bool, peer: SocketAddr) -> Self {
+        Self {
+            io: TokioIo::new(stream),
+            h2,
+            peer,
+        }
+    }
+}
+
+impl Connection for UpstreamIo {
+    fn connected(&self) -> Connected {
+        let connected = Connected::new().extra(UpstreamInfo { peer: self.peer });
+        if self.h2 {
+            connected.negotiated_h2()
+        } else {
+            connected
+        }
+    }
+}
+
+impl Read for UpstreamIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl Write for UpstreamIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+}
