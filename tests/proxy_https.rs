@@ -1,0 +1,240 @@
+//! HTTPS through corscope: interception with HTTP/1.1 and HTTP/2 (ALPN on both legs),
+//! WebSocket over TLS, `--ignore-hosts` tunnelling, a client that rejects corscope's CA,
+//! and upstream certificate verification.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use bytes::Bytes;
+use common::*;
+use corscope::capture::event::EventKind;
+use corscope::config::HostMatcher;
+use http::{Request, StatusCode, Version};
+use http_body_util::{Empty, Full};
+use rustls::RootCertStore;
+
+const H2_H1: [&[u8]; 2] = [b"h2", b"http/1.1"];
+
+#[tokio::test]
+async fn intercepted_http1_round_trip_is_recorded_as_https() {
+    let ca = TestCa::new();
+    let upstream = start_upstream(Some(ca.server_config(&H2_H1))).await;
+    let proxy = start_proxy(Some(&ca), |_| {}).await;
+    let target = upstream.addr.to_string();
+    let tunnel = connect_tunnel(proxy.addr, &target).await;
+    let tls = tls_over(tunnel, proxy.client_roots(), &[b"http/1.1"])
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+    let mut send = h1_over(tls).await;
+    let req = Request::post("/echo?q=1")
+        .header("host", &target)
+        .body(Full::new(Bytes::from_static(b"secret body")))
+        .unwrap();
+    let resp = send.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    // The client spoke HTTP/1.1, so the upstream leg did too.
+    assert_eq!(resp.headers()["x-seen-version"], "HTTP/1.1");
+    assert_eq!(body_bytes(resp).await.as_ref(), b"secret body");
+    let exchanges = proxy.exchanges(1).await;
+    let ex = &exchanges[0];
+    assert_eq!(ex.request.url, format!("https://{target}/echo?q=1"));
+    assert_eq!(ex.request.http_version, "HTTP/1.1");
+    assert_eq!(ex.request.body.captured.as_ref(), b"secret body");
+    assert_eq!(ex.response.as_ref().unwrap().http_version, "HTTP/1.1");
+}
+
+#[tokio::test]
+async fn http2_is_spoken_on_both_legs_of_an_interception() {
+    let ca = TestCa::new();
+    let upstream = start_upstream(Some(ca.server_config(&H2_H1))).await;
+    let proxy = start_proxy(Some(&ca), |_| {}).await;
+    let target = upstream.addr.to_string();
+    let tunnel = connect_tunnel(proxy.addr, &target).await;
+    let tls = tls_over(tunnel, proxy.client_roots(), &H2_H1)
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let req = Request::put(format!("https://{target}/echo"))
+        .version(Version::HTTP_2)
+        .body(Full::new(Bytes::from_static(b"over h2")))
+        .unwrap();
+    let resp = h2_request(tls, req).await;
+    assert_eq!(resp.version(), Version::HTTP_2);
+    assert_eq!(resp.headers()["x-seen-version"], "HTTP/2.0");
+    assert_eq!(body_bytes(resp).await.as_ref(), b"over h2");
+    let exchanges = proxy.exchanges(1).await;
+    let ex = &exchanges[0];
+    assert_eq!(ex.request.http_version, "HTTP/2");
+    assert_eq!(ex.request.method, "PUT");
+    assert_eq!(ex.response.as_ref().unwrap().http_version, "HTTP/2");
+    assert_eq!(ex.request.body.captured.as_ref(), b"over h2");
+}
+
+#[tokio::test]
+async fn h2_client_reaches_an_http1_only_upstream() {
+    let ca = TestCa::new();
+    let upstream = start_upstream(Some(ca.server_config(&[b"http/1.1"]))).await;
+    let proxy = start_proxy(Some(&ca), |_| {}).await;
+    let target = upstream.addr.to_string();
+    let tunnel = connect_tunnel(proxy.addr, &target).await;
+    let tls = tls_over(tunnel, proxy.client_roots(), &H2_H1)
+        .await
+        .unwrap();
+    let req = Request::get(format!("https://{target}/bytes?n=100000"))
+        .version(Version::HTTP_2)
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = h2_request(tls, req).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(body_bytes(resp).await.len(), 100_000);
+    let exchanges = proxy.exchanges(1).await;
+    assert_eq!(
+        exchanges[0].response.as_ref().unwrap().http_version,
+        "HTTP/1.1"
+    );
+}
+
+#[tokio::test]
+async fn websocket_passes_through_interception() {
+    let ca = TestCa::new();
+    let upstream = start_upstream(Some(ca.server_config(&H2_H1))).await;
+    let proxy = start_proxy(Some(&ca), |_| {}).await;
+    let target = upstream.addr.to_string();
+    let tunnel = connect_tunnel(proxy.addr, &target).await;
+    let tls = tls_over(tunnel, proxy.client_roots(), &[b"http/1.1"])
+        .await
+        .unwrap();
+    let send = h1_over(tls).await;
+    let echoed = websocket_echo(send, "/ws", &target, Empty::<Bytes>::new()).await;
+    assert_eq!(echoed, ["hello", "corscope"]);
+    let exchanges = proxy.exchanges(1).await;
+    assert_eq!(exchanges[0].request.url, format!("https://{target}/ws"));
+    assert_eq!(exchanges[0].response.as_ref().unwrap().status, 101);
+}
+
+#[tokio::test]
+async fn ignored_hosts_are_tunnelled_untouched() {
+    let ca = TestCa::new();
+    let upstream = start_upstream(Some(ca.server_config(&H2_H1))).await;
+    let proxy = start_proxy(None, |c| {
+        c.ignore_hosts = HostMatcher::new(&["127.0.0.*".to_owned()]).unwrap();
+    })
+    .await;
+    let tunnel = connect_tunnel(proxy.addr, &upstream.addr.to_string()).await;
+    // Trusting only the upstream's own CA: works only if corscope did not intercept.
+    let mut roots = RootCertStore::empty();
+    roots.add(ca.cert.clone()).unwrap();
+    let tls = tls_over(tunnel, roots, &[b"http/1.1"]).await.unwrap();
+    let (_, session) = tls.get_ref();
+    let presented = session.peer_certificates().unwrap();
+    assert_eq!(presented[0], ca.leaf_chain[0]);
+    let mut send = h1_over(tls).await;
+    let req = Request::get("/echo")
+        .header("host", upstream.addr.to_string())
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    assert_eq!(
+        send.send_request(req).await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert!(proxy.store.snapshot().exchanges.is_empty());
+}
+
+#[tokio::test]
+async fn a_client_that_rejects_the_ca_is_recorded_as_an_event_with_a_hint() {
+    let ca = TestCa::new();
+    let upstream = start_upstream(Some(ca.server_config(&H2_H1))).await;
+    let proxy = start_proxy(Some(&ca), |_| {}).await;
+    let mut changes = proxy.store.subscribe();
+    let tunnel = connect_tunnel(proxy.addr, &upstream.addr.to_string()).await;
+    // This client trusts the upstream's CA, not corscope's.
+    let mut roots = RootCertStore::empty();
+    roots.add(ca.cert.clone()).unwrap();
+    assert!(tls_over(tunnel, roots, &[b"http/1.1"]).await.is_err());
+    let event = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Some(e) = proxy.store.snapshot().events.first().cloned() {
+                return e;
+            }
+            changes.changed().await.unwrap();
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(event.kind, EventKind::ClientTlsFailed);
+    assert_eq!(event.host.as_deref(), Some("127.0.0.1"));
+    assert!(event.message.contains("corscope ca"), "{}", event.message);
+}
+
+#[tokio::test]
+async fn untrusted_upstream_certificate_gets_502_and_upstream_ca_fixes_it() {
+    let ca = TestCa::new();
+    let upstream = start_upstream(Some(ca.server_config(&H2_H1))).await;
+    let target = upstream.addr.to_string();
+    for (trusted, want) in [(false, StatusCode::BAD_GATEWAY), (true, StatusCode::OK)] {
+        let proxy = start_proxy(trusted.then_some(&ca), |_| {}).await;
+        let tunnel = connect_tunnel(proxy.addr, &target).await;
+        let tls = tls_over(tunnel, proxy.client_roots(), &[b"http/1.1"])
+            .await
+            .unwrap();
+        let mut send = h1_over(tls).await;
+        let req = Request::get("/echo")
+            .header("host", &target)
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let resp = send.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), want);
+        let exchanges = proxy.exchanges(1).await;
+        if !trusted {
+            let error = exchanges[0].error.as_deref().unwrap();
+            assert!(error.contains("TLS"), "{error}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn insecure_upstream_skips_verification() {
+    let ca = TestCa::new();
+    let upstream = start_upstream(Some(ca.server_config(&H2_H1))).await;
+    let proxy = start_proxy(None, |c| c.upstream_trust.insecure = true).await;
+    let target = upstream.addr.to_string();
+    let tunnel = connect_tunnel(proxy.addr, &target).await;
+    let tls = tls_over(tunnel, proxy.client_roots(), &H2_H1)
+        .await
+        .unwrap();
+    let req = Request::get(format!("https://{target}/echo"))
+        .version(Version::HTTP_2)
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    assert_eq!(h2_request(tls, req).await.status(), StatusCode::OK);
+    let warnings = proxy.store.snapshot().events;
+    assert!(warnings.iter().any(|e| e.message.contains("insecure")));
+}
+
+#[tokio::test]
+async fn concurrent_first_connections_to_one_host_mint_one_certificate() {
+    let ca = TestCa::new();
+    let upstream = start_upstream(Some(ca.server_config(&H2_H1))).await;
+    let proxy = start_proxy(Some(&ca), |_| {}).await;
+    let target = upstream.addr.to_string();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let roots = proxy.client_roots();
+        let addr = proxy.addr;
+        let target = target.clone();
+        tasks.push(tokio::spawn(async move {
+            let tunnel = connect_tunnel(addr, &target).await;
+            let tls = tls_over(tunnel, roots, &[b"http/1.1"]).await.unwrap();
+            tls.get_ref().1.peer_certificates().unwrap()[0].clone()
+        }));
+    }
+    let mut certs = Vec::new();
+    for task in tasks {
+        certs.push(task.await.unwrap());
+    }
+    assert!(
+        certs.windows(2).all(|w| w[0] == w[1]),
+        "one leaf for one host"
+    );
+}
