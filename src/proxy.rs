@@ -23,7 +23,8 @@
 //! Modules: [`listener`] (accept, connection cap, serving HTTP/1 and HTTP/2, drain),
 //! [`connect`] (CONNECT: peek, then MITM, plain HTTP in the tunnel, or a byte tunnel),
 //! [`forward`] (one request upstream and back, 502/504 on failure), [`upstream`] (the
-//! pooled client's connector), [`recorder`] (streaming capture), [`websocket`] (upgrades).
+//! pooled client's connector), [`recorder`] (streaming capture), [`websocket`] (upgrades),
+//! [`wire`] (HTTP/1 request heads in wire order and case, for the record).
 
 pub mod connect;
 pub mod forward;
@@ -31,6 +32,7 @@ pub mod listener;
 pub mod recorder;
 pub mod upstream;
 pub mod websocket;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -120,6 +122,8 @@ pub(crate) struct ConnCtx {
     pub(crate) id: u64,
     pub(crate) client_addr: SocketAddr,
     pub(crate) target: Target,
+    /// Request heads as written, on HTTP/1 connections.
+    pub(crate) wire: Option<Arc<wire::WireHeads>>,
 }
 
 impl ConnCtx {
@@ -130,6 +134,18 @@ impl ConnCtx {
             id: self.id,
             client_addr: self.client_addr,
             target,
+            wire: None,
+        })
+    }
+
+    /// The same connection, with its HTTP/1 request heads followed into `heads`.
+    pub(crate) fn with_wire(&self, heads: Arc<wire::WireHeads>) -> Arc<Self> {
+        Arc::new(Self {
+            shared: self.shared.clone(),
+            id: self.id,
+            client_addr: self.client_addr,
+            target: self.target.clone(),
+            wire: Some(heads),
         })
     }
 

@@ -114,7 +114,43 @@ async fn method_case_is_preserved_on_the_wire_and_in_the_record() {
     assert!(!seen.contains("proxy-connection"), "{seen}");
     let exchanges = proxy.exchanges(1).await;
     assert_eq!(exchanges[0].request.method, "patch");
-    assert!(exchanges[0].request.headers.contains("proxy-connection"));
+    let names: Vec<&str> = exchanges[0]
+        .request
+        .headers
+        .iter()
+        .map(|h| h.name.as_str())
+        .collect();
+    assert_eq!(names, ["Host", "Content-Length", "Proxy-Connection"]);
+}
+
+#[tokio::test]
+async fn http1_request_headers_are_recorded_in_wire_order_and_case() {
+    let upstream = start_upstream(None).await;
+    let proxy = start_proxy(None, |_| {}).await;
+    let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
+    // Two pipelined requests; the first has a chunked body, the second interleaves
+    // duplicate header lines.
+    let wire = format!(
+        "POST http://{0}/echo HTTP/1.1\r\nHost: {0}\r\nTransfer-Encoding: chunked\r\n\r\n\
+         3\r\nabc\r\n0\r\n\r\n\
+         GET http://{0}/echo HTTP/1.1\r\nHost: {0}\r\nX-A: 1\r\nx-B: 2\r\nX-A: 3\r\n\r\n",
+        upstream.addr
+    );
+    tcp.write_all(wire.as_bytes()).await.unwrap();
+    let exchanges = proxy.exchanges(2).await;
+    let mut by_method: Vec<_> = exchanges.iter().collect();
+    by_method.sort_by_key(|e| e.request.method.clone());
+    let get = &by_method[0].request;
+    assert_eq!(get.method, "GET");
+    let pairs: Vec<(&str, &str)> = get
+        .headers
+        .iter()
+        .map(|h| (h.name.as_str(), h.value.as_str()))
+        .collect();
+    assert_eq!(pairs[1..], [("X-A", "1"), ("x-B", "2"), ("X-A", "3")]);
+    let post = &by_method[1].request;
+    assert_eq!(post.headers.iter().next().unwrap().name, "Host");
+    assert_eq!(post.body.captured.as_ref(), b"abc");
 }
 
 #[tokio::test]

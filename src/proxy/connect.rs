@@ -174,7 +174,7 @@ async fn intercept_inner(upgraded: Upgraded, authority: Authority, ctx: Arc<Conn
                 authority,
                 h2: false,
             });
-            serve_http1(TokioIo::new(io), ctx).await;
+            serve_http1(io, ctx).await;
         }
         Kind::Opaque => {
             let host = bare_host(&authority);
@@ -218,9 +218,9 @@ async fn intercept_tls(io: Prefixed<TokioIo<Upgraded>>, authority: Authority, ct
         h2,
     });
     if h2 {
-        serve_http2(TokioIo::new(tls), ctx).await;
+        serve_http2(tls, ctx).await;
     } else {
-        serve_http1(TokioIo::new(tls), ctx).await;
+        serve_http1(tls, ctx).await;
     }
 }
 

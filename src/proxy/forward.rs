@@ -166,11 +166,16 @@ pub(crate) fn text_response(status: StatusCode, body: String) -> Response<ProxyB
 }
 
 fn request_record(req: &Request<Incoming>, ctx: &ConnCtx) -> RequestRecord {
+    let method = req.method().as_str();
+    let wire = ctx
+        .wire
+        .as_ref()
+        .and_then(|heads| heads.take_matching(method, req.headers().len()));
     RequestRecord {
-        method: req.method().as_str().to_owned(),
+        method: method.to_owned(),
         url: display_url(req.uri(), &ctx.target),
         http_version: version_str(req.version()).to_owned(),
-        headers: header_list(req.headers()),
+        headers: wire.unwrap_or_else(|| header_list(req.headers())),
         body: Body::default(),
     }
 }
@@ -191,8 +196,8 @@ fn response_record(resp: &Response<Incoming>) -> ResponseRecord {
     }
 }
 
-/// Headers as a list. hyper groups repeated names together and lower-cases them; the
-/// forwarded bytes keep the original case (preserve_header_case), the record does not.
+/// Headers as a list from hyper's map: repeated names grouped, names lower-cased. Used
+/// for HTTP/2 and for responses; HTTP/1 request heads come from [`super::wire`].
 pub(crate) fn header_list(headers: &HeaderMap) -> HeaderList {
     headers
         .iter()

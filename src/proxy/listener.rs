@@ -7,15 +7,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use hyper::rt::{Read, Write};
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::wire::{TapIo, WireHeads};
 use super::{forward, ConnCtx, Shared, Target};
 use crate::capture::exchange::{Body, Exchange, ResponseRecord};
 
@@ -90,15 +91,19 @@ async fn serve_client(tcp: TcpStream, addr: SocketAddr, id: u64, shared: Arc<Sha
         id,
         client_addr: addr,
         target: Target::Proxy,
+        wire: None,
     });
-    serve_http1(TokioIo::new(tcp), ctx).await;
+    serve_http1(tcp, ctx).await;
 }
 
-/// Serve HTTP/1.x on `io` until the client closes it or the proxy shuts down.
-pub(crate) async fn serve_http1<I>(io: I, ctx: Arc<ConnCtx>)
+/// Serve HTTP/1.x on `stream` until the client closes it or the proxy shuts down.
+pub(crate) async fn serve_http1<S>(stream: S, ctx: Arc<ConnCtx>)
 where
-    I: Read + Write + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let heads = Arc::new(WireHeads::default());
+    let ctx = ctx.with_wire(heads.clone());
+    let io = TokioIo::new(TapIo::new(stream, heads));
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -126,11 +131,12 @@ where
     }
 }
 
-/// Serve HTTP/2 on `io` (an intercepted TLS connection that negotiated h2).
-pub(crate) async fn serve_http2<I>(io: I, ctx: Arc<ConnCtx>)
+/// Serve HTTP/2 on `stream` (an intercepted TLS connection that negotiated h2).
+pub(crate) async fn serve_http2<S>(stream: S, ctx: Arc<ConnCtx>)
 where
-    I: Read + Write + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let io = TokioIo::new(stream);
     let mut builder = http2::Builder::new(TokioExecutor::new());
     builder.timer(TokioTimer::new());
     let service_ctx = ctx.clone();
