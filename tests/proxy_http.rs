@@ -309,3 +309,37 @@ async fn plain_http_inside_a_connect_tunnel_is_recorded() {
         format!("http://{}/echo", upstream.addr)
     );
 }
+
+#[tokio::test]
+async fn shutdown_stops_accepting_and_closes_open_connections_within_the_drain_time() {
+    let upstream = start_upstream(None).await;
+    let proxy = start_proxy(None, |c| {
+        c.drain_timeout = std::time::Duration::from_secs(2)
+    })
+    .await;
+    let addr = proxy.addr;
+    // An idle keep-alive connection and an open WebSocket.
+    let mut idle = h1_to_proxy(addr).await;
+    let req = Request::get(format!("http://{}/echo", upstream.addr))
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    body_bytes(idle.send_request(req).await.unwrap()).await;
+    let mut ws = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "GET http://{0}/ws HTTP/1.1\r\nHost: {0}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        upstream.addr
+    );
+    ws.write_all(head.as_bytes()).await.unwrap();
+    assert!(read_head(&mut ws).await.starts_with("HTTP/1.1 101"));
+
+    tokio::time::timeout(WAIT, proxy.stop())
+        .await
+        .expect("drained in time");
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(WAIT, ws.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "WebSocket tunnel closed at shutdown");
+    assert!(
+        TcpStream::connect(addr).await.is_err(),
+        "no longer accepting"
+    );
+}
