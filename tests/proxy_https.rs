@@ -238,3 +238,35 @@ async fn concurrent_first_connections_to_one_host_mint_one_certificate() {
         "one leaf for one host"
     );
 }
+
+#[tokio::test]
+async fn an_upstream_that_never_completes_tls_gets_504() {
+    // Accepts TCP and then says nothing: the upstream TLS handshake cannot finish.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = silent.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = silent.accept().await {
+            held.push(tcp);
+        }
+    });
+    let proxy = start_proxy(None, |c| {
+        c.connect_timeout = std::time::Duration::from_millis(300);
+    })
+    .await;
+    let tunnel = connect_tunnel(proxy.addr, &target).await;
+    let tls = tls_over(tunnel, proxy.client_roots(), &[b"http/1.1"])
+        .await
+        .unwrap();
+    let mut send = h1_over(tls).await;
+    let req = Request::get("/")
+        .header("host", &target)
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let resp = send.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::GATEWAY_TIMEOUT);
+    let text = String::from_utf8(body_bytes(resp).await.to_vec()).unwrap();
+    assert!(text.contains("timed out"), "{text}");
+    let exchanges = proxy.exchanges(1).await;
+    assert!(exchanges[0].error.as_deref().unwrap().contains("timed out"));
+}
