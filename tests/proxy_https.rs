@@ -270,3 +270,26 @@ async fn an_upstream_that_never_completes_tls_gets_504() {
     let exchanges = proxy.exchanges(1).await;
     assert!(exchanges[0].error.as_deref().unwrap().contains("timed out"));
 }
+
+#[tokio::test]
+async fn an_ignored_host_that_is_down_gets_502_on_connect_and_is_recorded() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let proxy = start_proxy(None, |c| {
+        c.ignore_hosts = HostMatcher::new(&["127.0.0.1".to_owned()]).unwrap();
+    })
+    .await;
+    let mut tcp = tokio::net::TcpStream::connect(proxy.addr).await.unwrap();
+    let head = format!("CONNECT {dead} HTTP/1.1\r\nHost: {dead}\r\n\r\n");
+    tokio::io::AsyncWriteExt::write_all(&mut tcp, head.as_bytes())
+        .await
+        .unwrap();
+    let response = read_head(&mut tcp).await;
+    assert!(response.starts_with("HTTP/1.1 502"), "{response}");
+    let exchanges = proxy.exchanges(1).await;
+    assert_eq!(exchanges[0].request.method, "CONNECT");
+    assert_eq!(exchanges[0].request.url, dead.to_string());
+    assert!(exchanges[0].error.as_deref().unwrap().contains("refused"));
+}

@@ -7,7 +7,9 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
 
 use bytes::{Buf, Bytes};
 use http::uri::{Authority, Scheme};
@@ -19,12 +21,14 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::LazyConfigAcceptor;
 
-use super::forward::text_response;
+use super::forward::{header_list, own_response, text_response, version_str};
 use super::listener::{serve_http1, serve_http2};
+use super::recorder::InFlight;
 use super::recorder::ProxyBody;
 use super::upstream::{connect_tcp, ConnectError};
 use super::{ConnCtx, Target};
 use crate::capture::event::EventKind;
+use crate::capture::exchange::{Body, Exchange, RequestRecord};
 
 /// Bytes read to classify a tunnel. A ClientHello or request line arrives in one read.
 const PEEK_BYTES: usize = 2_048;
@@ -73,13 +77,14 @@ async fn connect_ignored(
     let timeout = ctx.shared.config.connect_timeout;
     let upstream = match tokio::time::timeout(timeout, connect_tcp(&host, port)).await {
         Ok(Ok(tcp)) => tcp,
-        Ok(Err(e)) => return connect_failed(&e),
+        Ok(Err(e)) => return connect_failed(&req, &ctx, e),
         Err(_) => {
-            return connect_failed(&ConnectError::Timeout {
+            let e = ConnectError::Timeout {
                 host,
                 port,
                 secs: timeout.as_secs(),
-            })
+            };
+            return connect_failed(&req, &ctx, e);
         }
     };
     let on_upgrade = hyper::upgrade::on(req);
@@ -93,14 +98,31 @@ async fn connect_ignored(
     Response::new(ProxyBody::empty())
 }
 
-fn connect_failed(e: &ConnectError) -> Response<ProxyBody> {
+/// A CONNECT corscope could not complete: answered 502/504 and recorded as an exchange
+/// (method `CONNECT`, the target as URL) so the failure is not lost.
+fn connect_failed(req: &Request<Incoming>, ctx: &ConnCtx, e: ConnectError) -> Response<ProxyBody> {
     let status = if e.is_timeout() {
         StatusCode::GATEWAY_TIMEOUT
     } else {
         StatusCode::BAD_GATEWAY
     };
     tracing::debug!(error = %e, "CONNECT failed");
-    text_response(status, format!("corscope: {e}\n"))
+    let exchange = Exchange {
+        connection_id: ctx.id,
+        started: Utc::now(),
+        request: RequestRecord {
+            method: req.method().as_str().to_owned(),
+            url: req.uri().to_string(),
+            http_version: version_str(req.version()).to_owned(),
+            headers: header_list(req.headers()),
+            body: Body::default(),
+        },
+        client_addr: Some(ctx.client_addr.to_string()),
+        ..Exchange::default()
+    };
+    let inflight = InFlight::new(ctx.shared.store.clone(), exchange, Instant::now());
+    inflight.request_without_body();
+    own_response(&inflight, status, e.to_string())
 }
 
 /// The host of a CONNECT target, without IPv6 brackets.
