@@ -78,6 +78,14 @@ async fn headless_writes_one_json_line_per_exchange_and_exits_cleanly_on_sigterm
         .unwrap();
     assert_eq!(send.send_request(req).await.unwrap().status(), 502);
 
+    // A client that does not trust corscope's CA: an event line, not an exchange.
+    let tunnel = connect_tunnel(addr, &upstream.addr.to_string()).await;
+    assert!(
+        tls_over(tunnel, rustls::RootCertStore::empty(), &[b"http/1.1"])
+            .await
+            .is_err()
+    );
+
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -93,13 +101,19 @@ async fn headless_writes_one_json_line_per_exchange_and_exits_cleanly_on_sigterm
     let exit = child.wait().unwrap();
     assert_eq!(exit.code(), Some(0));
 
-    let lines: Vec<serde_json::Value> = stdout
+    let all: Vec<serde_json::Value> = stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
-        .filter(|v: &serde_json::Value| v["type"] == "exchange")
         .collect();
+    let event = all
+        .iter()
+        .find(|v| v["type"] == "event")
+        .expect("event line");
+    assert_eq!(event["kind"], "client_tls_failed");
+    assert_eq!(event["host"], "127.0.0.1");
+    let lines: Vec<&serde_json::Value> = all.iter().filter(|v| v["type"] == "exchange").collect();
     assert_eq!(lines.len(), 3, "{stdout}");
-    let get = &lines[0];
+    let get = lines[0];
     for key in [
         "id",
         "connection_id",
@@ -130,12 +144,12 @@ async fn headless_writes_one_json_line_per_exchange_and_exits_cleanly_on_sigterm
     assert!(get["timings"]["wait"].is_number());
     chrono::DateTime::parse_from_rfc3339(get["started"].as_str().unwrap()).unwrap();
 
-    let patch = &lines[1];
+    let patch = lines[1];
     assert_eq!(patch["request"]["method"], "patch");
     assert_eq!(patch["request"]["body_size"], 5);
     assert_eq!(patch["response"]["body_size"], 5);
 
-    let failed = &lines[2];
+    let failed = lines[2];
     assert_eq!(failed["response"]["status"], 502);
     assert!(failed["error"].as_str().unwrap().contains("refused"));
 }
