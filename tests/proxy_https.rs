@@ -293,3 +293,34 @@ async fn an_ignored_host_that_is_down_gets_502_on_connect_and_is_recorded() {
     assert_eq!(exchanges[0].request.url, dead.to_string());
     assert!(exchanges[0].error.as_deref().unwrap().contains("refused"));
 }
+
+#[tokio::test]
+async fn ignore_hosts_also_match_the_tls_server_name() {
+    let ca = TestCa::new();
+    let upstream = start_upstream(Some(ca.server_config(&H2_H1))).await;
+    let proxy = start_proxy(None, |c| {
+        c.ignore_hosts = HostMatcher::new(&["local*".to_owned()]).unwrap();
+    })
+    .await;
+    // CONNECT names an IP; only the SNI (localhost) matches the pattern.
+    let tunnel = connect_tunnel(proxy.addr, &upstream.addr.to_string()).await;
+    let mut roots = RootCertStore::empty();
+    roots.add(ca.cert.clone()).unwrap();
+    let tls = tls_over_named(tunnel, roots, &[b"http/1.1"], "localhost")
+        .await
+        .unwrap();
+    assert_eq!(
+        tls.get_ref().1.peer_certificates().unwrap()[0],
+        ca.leaf_chain[0]
+    );
+    let mut send = h1_over(tls).await;
+    let req = Request::get("/echo")
+        .header("host", "localhost")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    assert_eq!(
+        send.send_request(req).await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert!(proxy.store.snapshot().exchanges.is_empty());
+}

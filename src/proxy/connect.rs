@@ -1,7 +1,9 @@
 //! CONNECT: answer 200, then look at the client's first bytes. A TLS ClientHello is
 //! intercepted (leaf certificate for the SNI name from corscope's CA, HTTP/1.1 or h2
 //! inside); plain HTTP is served as HTTP; anything else is tunnelled byte for byte, as are
-//! hosts matching `--ignore-hosts` (checked before answering, so a dead upstream is a 502).
+//! hosts matching `--ignore-hosts`: the CONNECT host is checked before answering (so a
+//! dead upstream is a 502), the TLS server name after reading the ClientHello (which is
+//! then replayed to the real server).
 
 use std::io;
 use std::pin::Pin;
@@ -17,7 +19,7 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::LazyConfigAcceptor;
 
@@ -211,16 +213,24 @@ async fn intercept_inner(upgraded: Upgraded, authority: Authority, ctx: Arc<Conn
 
 async fn intercept_tls(io: Prefixed<TokioIo<Upgraded>>, authority: Authority, ctx: Arc<ConnCtx>) {
     let connect_host = bare_host(&authority);
+    let io = Recording::new(io);
     let acceptor = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io);
-    let start = match tokio::time::timeout(CLIENT_TLS_TIMEOUT, acceptor).await {
+    let mut start = match tokio::time::timeout(CLIENT_TLS_TIMEOUT, acceptor).await {
         Ok(Ok(start)) => start,
         Ok(Err(e)) => return tls_failed(&ctx, &connect_host, &e.to_string()),
         Err(_) => return tls_failed(&ctx, &connect_host, "timed out"),
     };
-    let host = start
-        .client_hello()
-        .server_name()
-        .map_or(connect_host, str::to_owned);
+    let sni = start.client_hello().server_name().map(str::to_owned);
+    if let Some(name) = sni.as_deref() {
+        // The CONNECT target may be an IP while the TLS name is the pinned host.
+        if ctx.shared.config.ignore_hosts.matches(name) {
+            if let Some((client, hello)) = start.io.take_recorded() {
+                return tunnel_replayed(client, hello, &authority, &ctx).await;
+            }
+        }
+    }
+    start.io.stop();
+    let host = sni.unwrap_or(connect_host);
     let config = match ctx.shared.leaves.server_config(&host).await {
         Ok(config) => config,
         Err(e) => {
@@ -244,6 +254,23 @@ async fn intercept_tls(io: Prefixed<TokioIo<Upgraded>>, authority: Authority, ct
     } else {
         serve_http1(tls, ctx).await;
     }
+}
+
+/// Tunnel an ignored host whose ClientHello was already read: send it upstream first.
+async fn tunnel_replayed<C>(client: C, hello: Vec<u8>, authority: &Authority, ctx: &ConnCtx)
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+{
+    let host = bare_host(authority);
+    let port = authority.port_u16().unwrap_or(443);
+    let mut upstream = match connect_tcp(&host, port).await {
+        Ok(tcp) => tcp,
+        Err(e) => return tracing::debug!(error = %e, "ignored host unreachable"),
+    };
+    if let Err(e) = upstream.write_all(&hello).await {
+        return tracing::debug!(error = %e, "ignored host closed early");
+    }
+    splice(client, upstream, ctx.shared.shutdown.clone()).await;
 }
 
 fn tls_failed(ctx: &ConnCtx, host: &str, reason: &str) {
@@ -270,6 +297,85 @@ async fn splice<C>(
             }
         }
         () = shutdown.cancelled() => {}
+    }
+}
+
+/// The most bytes kept while waiting for a ClientHello (a ClientHello is at most a few
+/// KB; post-quantum key shares make it larger, still well under this).
+const MAX_RECORDED_HELLO: usize = 64 * 1024;
+
+/// A stream that keeps a copy of what it reads until told to stop, so a ClientHello that
+/// was consumed can be replayed to the real server.
+struct Recording<T> {
+    inner: Option<T>,
+    seen: Option<Vec<u8>>,
+}
+
+impl<T> Recording<T> {
+    fn new(inner: T) -> Self {
+        Self {
+            inner: Some(inner),
+            seen: Some(Vec::new()),
+        }
+    }
+
+    fn stop(&mut self) {
+        self.seen = None;
+    }
+
+    /// The stream and the bytes read from it so far (if still complete).
+    fn take_recorded(&mut self) -> Option<(T, Vec<u8>)> {
+        let seen = self.seen.take()?;
+        Some((self.inner.take()?, seen))
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Recording<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
+        };
+        let before = buf.filled().len();
+        let polled = Pin::new(inner).poll_read(cx, buf);
+        if let (Poll::Ready(Ok(())), Some(seen)) = (&polled, this.seen.as_mut()) {
+            seen.extend_from_slice(&buf.filled()[before..]);
+            if seen.len() > MAX_RECORDED_HELLO {
+                this.seen = None;
+            }
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Recording<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut().inner.as_mut() {
+            Some(inner) => Pin::new(inner).poll_write(cx, buf),
+            None => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut().inner.as_mut() {
+            Some(inner) => Pin::new(inner).poll_flush(cx),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut().inner.as_mut() {
+            Some(inner) => Pin::new(inner).poll_shutdown(cx),
+            None => Poll::Ready(Ok(())),
+        }
     }
 }
 

@@ -414,13 +414,23 @@ pub async fn tls_over(
     roots: RootCertStore,
     alpn: &[&[u8]],
 ) -> std::io::Result<TlsStream<TcpStream>> {
+    tls_over_named(tcp, roots, alpn, "127.0.0.1").await
+}
+
+/// TLS over a tunnel with the given server name (SNI for DNS names).
+pub async fn tls_over_named(
+    tcp: TcpStream,
+    roots: RootCertStore,
+    alpn: &[&[u8]],
+    name: &str,
+) -> std::io::Result<TlsStream<TcpStream>> {
     let mut config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let name = ServerName::try_from(name.to_owned()).unwrap();
     TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
         .await
