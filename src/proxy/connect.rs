@@ -22,6 +22,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::LazyConfigAcceptor;
+use tracing::Instrument;
 
 use super::forward::{header_list, own_response, text_response, version_str};
 use super::listener::{serve_http1, serve_http2};
@@ -60,12 +61,14 @@ pub(crate) async fn handle_connect(
     }
     let on_upgrade = hyper::upgrade::on(req);
     let tracker = ctx.shared.tracker.clone();
-    tracker.spawn(async move {
+    let span = tracing::debug_span!("tunnel", target = %authority);
+    let tunnel = async move {
         match on_upgrade.await {
             Ok(upgraded) => intercept(upgraded, authority, ctx).await,
             Err(e) => tracing::debug!(error = %e, "CONNECT upgrade failed"),
         }
-    });
+    };
+    tracker.spawn(tunnel.instrument(span));
     Response::new(ProxyBody::empty())
 }
 

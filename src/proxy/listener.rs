@@ -112,10 +112,7 @@ where
         .auto_date_header(false)
         .keep_alive(true);
     let service_ctx = ctx.clone();
-    let service = service_fn(move |req| {
-        let ctx = service_ctx.clone();
-        async move { Ok::<_, Infallible>(forward::handle(req, ctx).await) }
-    });
+    let service = service_fn(move |req| handle(req, service_ctx.clone()));
     let conn = builder.serve_connection(io, service).with_upgrades();
     tokio::pin!(conn);
     let shutdown = ctx.shared.shutdown.clone();
@@ -140,10 +137,7 @@ where
     let mut builder = http2::Builder::new(TokioExecutor::new());
     builder.timer(TokioTimer::new());
     let service_ctx = ctx.clone();
-    let service = service_fn(move |req| {
-        let ctx = service_ctx.clone();
-        async move { Ok::<_, Infallible>(forward::handle(req, ctx).await) }
-    });
+    let service = service_fn(move |req| handle(req, service_ctx.clone()));
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
     let shutdown = ctx.shared.shutdown.clone();
@@ -157,6 +151,16 @@ where
     if let Err(e) = result {
         connection_error(&e, &ctx);
     }
+}
+
+/// One request, in its own tracing span.
+fn handle(
+    req: hyper::Request<hyper::body::Incoming>,
+    ctx: Arc<ConnCtx>,
+) -> impl std::future::Future<Output = Result<hyper::Response<super::recorder::ProxyBody>, Infallible>>
+{
+    let span = tracing::debug_span!("exchange", method = %req.method(), uri = %req.uri());
+    async move { Ok(forward::handle(req, ctx).await) }.instrument(span)
 }
 
 /// A connection ended with an error outside any exchange. Malformed requests (hyper has
