@@ -324,3 +324,28 @@ async fn ignore_hosts_also_match_the_tls_server_name() {
     );
     assert!(proxy.store.snapshot().exchanges.is_empty());
 }
+
+#[tokio::test]
+async fn background_connects_to_unresolvable_hosts_end_in_a_quick_502() {
+    // Like Chromium's CONNECT accounts.google.com:443 on a machine without DNS.
+    let proxy = start_proxy(None, |_| {}).await;
+    let host = "accounts.google.invalid";
+    let tunnel = connect_tunnel(proxy.addr, &format!("{host}:443")).await;
+    let tls = tls_over_named(tunnel, proxy.client_roots(), &H2_H1, host)
+        .await
+        .unwrap();
+    let req = Request::post(format!("https://{host}/ListAccounts"))
+        .version(Version::HTTP_2)
+        .body(Full::new(Bytes::from_static(b"x")))
+        .unwrap();
+    let resp = tokio::time::timeout(WAIT, h2_request(tls, req))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
+    let exchanges = proxy.exchanges(1).await;
+    assert_eq!(
+        exchanges[0].request.url,
+        format!("https://{host}/ListAccounts")
+    );
+    assert!(exchanges[0].error.as_deref().unwrap().contains("DNS"));
+}
