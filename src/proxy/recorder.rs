@@ -176,8 +176,16 @@ impl Tap {
         let Some(inflight) = self.inflight.take() else {
             return;
         };
+        let captured = std::mem::take(&mut self.captured);
+        // The store accounts for `len`; a buffer that grew by doubling can hold nearly
+        // twice that, so an oversized one is copied down once.
+        let captured = if captured.capacity() > captured.len() + captured.len() / 8 {
+            bytes::Bytes::copy_from_slice(&captured)
+        } else {
+            captured.freeze()
+        };
         let body = Body {
-            captured: std::mem::take(&mut self.captured).freeze(),
+            captured,
             total_size: self.total,
         };
         inflight.finish_body(self.side, body, error);
@@ -208,10 +216,13 @@ pin_project_lite::pin_project! {
 impl<B: HttpBody> RecordingBody<B> {
     /// Record `inner` as the `side` body of `inflight`, keeping at most `limit` bytes.
     pub fn new(inner: B, side: Side, limit: usize, inflight: Arc<InFlight>) -> Self {
+        // A declared length lets the capture buffer be sized once.
+        let expected = inner.size_hint().exact().unwrap_or(0);
+        let initial = usize::try_from(expected).unwrap_or(usize::MAX).min(limit);
         let mut tap = Tap {
             side,
             limit,
-            captured: BytesMut::new(),
+            captured: BytesMut::with_capacity(initial),
             total: 0,
             inflight: Some(inflight),
         };
