@@ -86,6 +86,8 @@ pub enum ProxyError {
 /// State shared by every connection of one proxy.
 pub(crate) struct Shared {
     pub(crate) config: ProxyConfig,
+    /// The address actually bound, to refuse requests aimed at corscope itself.
+    pub(crate) local_addr: SocketAddr,
     pub(crate) store: Arc<Store>,
     pub(crate) leaves: LeafCache,
     /// Offers only HTTP/1.1 upstream (clients that speak HTTP/1.1 to us, upgrades).
@@ -102,6 +104,25 @@ pub(crate) struct Shared {
 impl Shared {
     fn next_connection_id(&self) -> u64 {
         self.next_connection.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// True when `host:port` is this proxy: forwarding there would loop until every
+    /// connection slot is used up.
+    pub(crate) fn is_self(&self, host: &str, port: u16) -> bool {
+        if port != self.local_addr.port() {
+            return false;
+        }
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let bound = self.local_addr.ip();
+        match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => {
+                ip == bound || (bound.is_unspecified() && (ip.is_loopback() || ip.is_unspecified()))
+            }
+            Err(_) => {
+                host.eq_ignore_ascii_case("localhost")
+                    && (bound.is_loopback() || bound.is_unspecified())
+            }
+        }
     }
 }
 
@@ -196,6 +217,7 @@ impl Proxy {
         let h1_tls = client_config(&config.upstream_trust, &[b"http/1.1"])?;
         let h2_tls = client_config(&config.upstream_trust, &[b"h2", b"http/1.1"])?;
         let shared = Shared {
+            local_addr,
             h1_client: build_client(UpstreamConnector::new(h1_tls, config.connect_timeout)),
             h2_client: build_client(UpstreamConnector::new(h2_tls, config.connect_timeout)),
             leaves: LeafCache::new(ca)?,

@@ -343,3 +343,25 @@ async fn shutdown_stops_accepting_and_closes_open_connections_within_the_drain_t
         "no longer accepting"
     );
 }
+
+#[tokio::test]
+async fn requests_to_corscope_itself_are_refused_not_looped() {
+    let proxy = start_proxy(None, |_| {}).await;
+    let mut send = h1_to_proxy(proxy.addr).await;
+    let req = Request::get(format!("http://{}/loop", proxy.addr))
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let resp = send.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::LOOP_DETECTED);
+    let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
+    let head = format!(
+        "CONNECT localhost:{0} HTTP/1.1\r\nHost: localhost:{0}\r\n\r\n",
+        proxy.addr.port()
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    assert!(read_head(&mut tcp).await.starts_with("HTTP/1.1 508"));
+    let exchanges = proxy.exchanges(2).await;
+    assert!(exchanges
+        .iter()
+        .all(|e| e.error.as_deref().unwrap().contains("itself")));
+}

@@ -24,7 +24,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::LazyConfigAcceptor;
 use tracing::Instrument;
 
-use super::forward::{header_list, own_response, text_response, version_str};
+use super::forward::{header_list, own_response, text_response, version_str, LOOP};
 use super::listener::{serve_http1, serve_http2};
 use super::recorder::InFlight;
 use super::recorder::ProxyBody;
@@ -56,6 +56,9 @@ pub(crate) async fn handle_connect(
     };
     let host = bare_host(&authority);
     let port = authority.port_u16().unwrap_or(443);
+    if ctx.shared.is_self(&host, port) {
+        return refuse_connect(&req, &ctx, StatusCode::LOOP_DETECTED, LOOP.to_owned());
+    }
     if ctx.shared.config.ignore_hosts.matches(&host) {
         return connect_ignored(req, host, port, ctx).await;
     }
@@ -82,14 +85,14 @@ async fn connect_ignored(
     let timeout = ctx.shared.config.connect_timeout;
     let upstream = match tokio::time::timeout(timeout, connect_tcp(&host, port)).await {
         Ok(Ok(tcp)) => tcp,
-        Ok(Err(e)) => return connect_failed(&req, &ctx, e),
+        Ok(Err(e)) => return connect_failed(&req, &ctx, &e),
         Err(_) => {
             let e = ConnectError::Timeout {
                 host,
                 port,
                 secs: timeout.as_secs(),
             };
-            return connect_failed(&req, &ctx, e);
+            return connect_failed(&req, &ctx, &e);
         }
     };
     let on_upgrade = hyper::upgrade::on(req);
@@ -103,15 +106,25 @@ async fn connect_ignored(
     Response::new(ProxyBody::empty())
 }
 
-/// A CONNECT corscope could not complete: answered 502/504 and recorded as an exchange
-/// (method `CONNECT`, the target as URL) so the failure is not lost.
-fn connect_failed(req: &Request<Incoming>, ctx: &ConnCtx, e: ConnectError) -> Response<ProxyBody> {
+/// A CONNECT whose upstream could not be reached: 502, or 504 on timeout.
+fn connect_failed(req: &Request<Incoming>, ctx: &ConnCtx, e: &ConnectError) -> Response<ProxyBody> {
     let status = if e.is_timeout() {
         StatusCode::GATEWAY_TIMEOUT
     } else {
         StatusCode::BAD_GATEWAY
     };
     tracing::debug!(error = %e, "CONNECT failed");
+    refuse_connect(req, ctx, status, e.to_string())
+}
+
+/// Answer a CONNECT with `status` and record it as an exchange (method `CONNECT`, the
+/// target as URL) so the failure is not lost.
+fn refuse_connect(
+    req: &Request<Incoming>,
+    ctx: &ConnCtx,
+    status: StatusCode,
+    reason: String,
+) -> Response<ProxyBody> {
     let exchange = Exchange {
         connection_id: ctx.id,
         started: Utc::now(),
@@ -127,7 +140,7 @@ fn connect_failed(req: &Request<Incoming>, ctx: &ConnCtx, e: ConnectError) -> Re
     };
     let inflight = InFlight::new(ctx.shared.store.clone(), exchange, Instant::now());
     inflight.request_without_body();
-    own_response(&inflight, status, e.to_string())
+    own_response(&inflight, status, reason)
 }
 
 /// The host of a CONNECT target, without IPv6 brackets.

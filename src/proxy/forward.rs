@@ -20,6 +20,9 @@ use crate::capture::exchange::{
     decode_header_bytes, Body, Exchange, HeaderList, RequestRecord, ResponseRecord,
 };
 
+/// Why a request aimed at corscope itself is refused.
+pub(crate) const LOOP: &str = "refusing to forward a request to corscope itself (it would loop)";
+
 /// Handle one request from a client connection.
 pub(crate) async fn handle(req: Request<Incoming>, ctx: Arc<ConnCtx>) -> Response<ProxyBody> {
     if req.method() == Method::CONNECT {
@@ -44,6 +47,17 @@ pub(crate) async fn handle(req: Request<Incoming>, ctx: Arc<ConnCtx>) -> Respons
             return own_response(&inflight, StatusCode::BAD_REQUEST, reason);
         }
     };
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        });
+    if ctx.shared.is_self(uri.host().unwrap_or_default(), port) {
+        inflight.request_without_body();
+        return own_response(&inflight, StatusCode::LOOP_DETECTED, LOOP.to_owned());
+    }
     forward(req, uri, inflight, ctx).await
 }
 
