@@ -11,11 +11,14 @@
 //! - [`capture`]: the exchange data model and the store.
 //! - [`cors`]: classification, pairing, checks, verdicts, diffs, fixes, lints.
 //! - [`har`]: HAR 1.2 model, import and export.
+//! - [`analyze`]: the `corscope analyze` command.
 //! - [`logging`]: tracing setup.
 
+pub mod analyze;
 pub mod capture;
 pub mod cli;
 pub mod cors;
+pub mod har;
 pub mod logging;
 
 /// Run a parsed command line. Returns the process exit code.
@@ -24,7 +27,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<i32> {
         Some(cli::Command::Headless(_)) | None => {
             anyhow::bail!("the proxy is not built yet")
         }
-        Some(cli::Command::Analyze(_)) => anyhow::bail!("analyze is not built yet"),
+        Some(cli::Command::Analyze(args)) => Ok(analyze::run(&args, cli.proxy.profile)?),
         Some(cli::Command::Ca(_)) => anyhow::bail!("ca is not built yet"),
     }
 }
