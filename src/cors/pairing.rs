@@ -315,6 +315,7 @@ impl Session {
             credentials: None,
             chrome_error: None,
             chrome_message: None,
+            chrome_message_alternatives: Vec::new(),
             firefox_reason: None,
             explanation: String::new(),
             diff: Vec::new(),
@@ -740,6 +741,11 @@ impl Session {
                 self.fill_failure(idx, &mut v, &f, status, include);
                 if f.kind == FailureKind::ActualNotSent {
                     v.chrome_error = None;
+                } else if pf.paired.is_none() {
+                    v.chrome_message_alternatives = self.alternatives(idx, status, include);
+                    let primary = v.chrome_message.clone();
+                    v.chrome_message_alternatives
+                        .retain(|m| Some(m) != primary.as_ref());
                 } else if pf.paired.is_some() && check(!include).is_ok() {
                     v.other_outcome = Some(other(!include, None, n.resource));
                 }
@@ -762,6 +768,49 @@ impl Session {
             }
         }
         v
+    }
+
+    /// For a preflight whose request never came: the console lines Chrome could have printed
+    /// in either credentials mode and for any of the refused headers (Chrome names the first
+    /// refused header in the request's own header order, which only the request shows).
+    fn alternatives(&self, idx: usize, status: u16, include: bool) -> Vec<String> {
+        let n = &self.nodes[idx];
+        let Some(pf) = n.pf.as_ref() else {
+            return Vec::new();
+        };
+        let origin = n.class.origin.as_deref().unwrap_or("null");
+        let (from, page_origin) = self.message_parts(idx);
+        let profile = self.cfg.profile;
+        let mut out: Vec<String> = Vec::new();
+        for mode in [include, !include] {
+            let names = pf.acrh.iter().map(String::as_str);
+            let Err(f) =
+                preflight_check(status, &pf.response, origin, &pf.acrm, names, mode, profile)
+            else {
+                continue;
+            };
+            let mut failures = vec![f.clone()];
+            if f.kind == FailureKind::HeaderDisallowed {
+                for name in &pf.acrh {
+                    let one = std::iter::once(name.as_str());
+                    if let Err(g) =
+                        preflight_check(status, &pf.response, origin, &pf.acrm, one, mode, profile)
+                    {
+                        failures.push(g);
+                    }
+                }
+            }
+            for g in failures {
+                if let Some(m) =
+                    chrome_message(&g, n.resource, &n.url, from.as_deref(), &page_origin)
+                {
+                    if !out.contains(&m) {
+                        out.push(m);
+                    }
+                }
+            }
+        }
+        out
     }
 
     fn repeated(&self, idx: usize) -> bool {

@@ -138,6 +138,10 @@ pub struct Verdict {
     pub chrome_error: Option<&'static str>,
     /// The console line Chrome prints for this failure.
     pub chrome_message: Option<String>,
+    /// Other console lines Chrome may have printed instead, when the wire hides what
+    /// decides between them (a preflight whose request was never sent hides the request's
+    /// header order and credentials mode).
+    pub chrome_message_alternatives: Vec<String>,
     pub firefox_reason: Option<FirefoxReason>,
     /// What happened, in plain words.
     pub explanation: String,
