@@ -682,6 +682,12 @@ impl Session {
             }
             None => match check(false) {
                 Err(f) => (Err(f), false, Credentials::not_include("actual request not sent")),
+                // Another preflight's request (or a cached one) went out: a repeat.
+                Ok(g) if self.repeated(idx) => (
+                    Ok(g),
+                    false,
+                    Credentials::not_include("actual request not seen"),
+                ),
                 Ok(_) => match check(true) {
                     Err(f) => (
                         Err(f),
@@ -690,19 +696,13 @@ impl Session {
                             "actual request not sent, and only a credentialed request fails this preflight",
                         ),
                     ),
-                    Ok(g) => {
-                        let repeated = self.repeated(idx);
-                        let creds = Credentials::not_include("actual request not seen");
-                        if repeated {
-                            (Ok(g), false, creds)
-                        } else {
-                            let f = Failure {
-                                kind: FailureKind::ActualNotSent,
-                                hint: String::new(),
-                                preflight: true,
-                            };
-                            (Err(f), false, creds)
-                        }
+                    Ok(_) => {
+                        let f = Failure {
+                            kind: FailureKind::ActualNotSent,
+                            hint: String::new(),
+                            preflight: true,
+                        };
+                        (Err(f), false, Credentials::not_include("actual request not sent"))
                     }
                 },
             },
@@ -1012,5 +1012,389 @@ fn other(include: bool, failure: Option<&Failure>, resource: &str) -> OtherOutco
             "allowed"
         },
         reason: failure.and_then(|f| chrome_detail(f, resource)),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::capture::{Header, ResponseRecord};
+    use chrono::{TimeZone, Utc};
+
+    const APP: &str = "http://app.test";
+    const API: &str = "http://api.test/r";
+
+    fn ex(
+        id: u64,
+        ms: i64,
+        method: &str,
+        url: &str,
+        req: &[(&str, &str)],
+        status: u16,
+        resp: &[(&str, &str)],
+    ) -> Exchange {
+        let mut e = Exchange {
+            id,
+            started: Utc.timestamp_millis_opt(1_700_000_000_000 + ms).unwrap(),
+            ..Exchange::default()
+        };
+        e.request.method = method.into();
+        e.request.url = url.into();
+        e.request.headers = req.iter().map(|(n, v)| Header::new(*n, *v)).collect();
+        e.response = Some(ResponseRecord {
+            status,
+            headers: resp.iter().map(|(n, v)| Header::new(*n, *v)).collect(),
+            ..ResponseRecord::default()
+        });
+        e
+    }
+
+    fn preflight(id: u64, ms: i64, method: &str, acrh: &str, resp: &[(&str, &str)]) -> Exchange {
+        let mut req = vec![
+            ("Origin", APP),
+            ("Access-Control-Request-Method", method),
+            ("Sec-Fetch-Mode", "cors"),
+        ];
+        if !acrh.is_empty() {
+            req.push(("Access-Control-Request-Headers", acrh));
+        }
+        ex(id, ms, "OPTIONS", API, &req, 204, resp)
+    }
+
+    fn actual(id: u64, ms: i64, method: &str, extra: &[(&str, &str)]) -> Exchange {
+        let mut req = vec![("Origin", APP), ("Sec-Fetch-Mode", "cors")];
+        req.extend_from_slice(extra);
+        ex(
+            id,
+            ms,
+            method,
+            API,
+            &req,
+            200,
+            &[("Access-Control-Allow-Origin", "*")],
+        )
+    }
+
+    const PF_OK: &[(&str, &str)] = &[
+        ("Access-Control-Allow-Origin", "*"),
+        ("Access-Control-Allow-Methods", "PUT"),
+        ("Access-Control-Allow-Headers", "x-a"),
+    ];
+
+    fn run(profile: Profile, exs: &[Exchange]) -> Vec<Verdict> {
+        crate::cors::analyze(exs, profile)
+    }
+
+    #[test]
+    fn pairs_preflight_with_actual() {
+        let v = run(
+            Profile::Chrome,
+            &[
+                preflight(0, 0, "PUT", "x-a", PF_OK),
+                actual(1, 2, "PUT", &[("X-A", "1")]),
+            ],
+        );
+        assert_eq!(v[0].outcome, Outcome::Allowed);
+        assert_eq!(v[0].paired_with, Some(1));
+        assert_eq!(v[1].paired_with, Some(0));
+        assert_eq!(v[1].preflight, Some(PreflightUse::Paired));
+        assert_eq!(v[1].role, Some(Role::Actual));
+        assert_eq!(v[1].readable_headers.as_deref(), Some(&[][..]));
+    }
+
+    #[test]
+    fn preflight_without_actual_is_blocked_at_end() {
+        let cred_ok = [
+            ("Access-Control-Allow-Origin", APP),
+            ("Access-Control-Allow-Credentials", "true"),
+            ("Access-Control-Allow-Methods", "PUT"),
+        ];
+        let v = run(Profile::Chrome, &[preflight(0, 0, "PUT", "", &cred_ok)]);
+        assert_eq!(
+            v[0].outcome,
+            Outcome::Blocked {
+                stage: Stage::Preflight
+            }
+        );
+        assert!(v[0].chrome_message.is_none());
+        // Passing only without credentials: the block is the credentialed one.
+        let v = run(Profile::Chrome, &[preflight(0, 0, "PUT", "x-a", PF_OK)]);
+        assert_eq!(
+            v[0].chrome_error,
+            Some("kPreflightWildcardOriginNotAllowed")
+        );
+        assert!(v[0].credentials.as_ref().unwrap().is_include());
+        let bad = [
+            ("Access-Control-Allow-Origin", "*"),
+            ("Access-Control-Allow-Methods", "GET"),
+        ];
+        let v = run(Profile::Chrome, &[preflight(0, 0, "PUT", "", &bad)]);
+        assert_eq!(
+            v[0].chrome_error,
+            Some("kMethodDisallowedByPreflightResponse")
+        );
+    }
+
+    #[test]
+    fn mismatched_method_does_not_pair() {
+        let v = run(
+            Profile::Chrome,
+            &[
+                preflight(0, 0, "PUT", "x-a", PF_OK),
+                actual(1, 2, "DELETE", &[("X-A", "1")]),
+            ],
+        );
+        assert_eq!(
+            v[0].outcome,
+            Outcome::Blocked {
+                stage: Stage::Preflight
+            }
+        );
+        assert_eq!(v[1].preflight, Some(PreflightUse::NotSeen));
+    }
+
+    #[test]
+    fn cache_model_per_profile() {
+        // No Max-Age: Chrome caches 5 s.
+        let exs = [
+            preflight(0, 0, "PUT", "x-a", PF_OK),
+            actual(1, 1, "PUT", &[("X-A", "1")]),
+            actual(2, 3_000, "PUT", &[("X-A", "1")]),
+            actual(3, 6_000, "PUT", &[("X-A", "1")]),
+        ];
+        let v = run(Profile::Chrome, &exs);
+        assert_eq!(v[2].preflight, Some(PreflightUse::Cached));
+        assert_eq!(v[2].paired_with, Some(0));
+        assert_eq!(v[3].preflight, Some(PreflightUse::NotSeen));
+        // Max-Age 86400: Chrome caps at 7200 s, Firefox at 86400 s.
+        let mut long = PF_OK.to_vec();
+        long.push(("Access-Control-Max-Age", "86400"));
+        let exs = [
+            preflight(0, 0, "PUT", "x-a", &long),
+            actual(1, 1, "PUT", &[("X-A", "1")]),
+            actual(2, 8_000_000, "PUT", &[("X-A", "1")]),
+        ];
+        assert_eq!(
+            run(Profile::Chrome, &exs)[2].preflight,
+            Some(PreflightUse::NotSeen)
+        );
+        assert_eq!(
+            run(Profile::Firefox, &exs)[2].preflight,
+            Some(PreflightUse::Cached)
+        );
+        assert!(run(Profile::Chrome, &exs)[0]
+            .lints
+            .iter()
+            .any(|l| l.code == "max-age-above-cap"));
+        // A header the entry does not cover is a miss.
+        let exs = [
+            preflight(0, 0, "PUT", "x-a", PF_OK),
+            actual(1, 1, "PUT", &[("X-A", "1")]),
+            actual(2, 2, "PUT", &[("X-A", "1"), ("X-B", "1")]),
+        ];
+        assert_eq!(
+            run(Profile::Chrome, &exs)[2].preflight,
+            Some(PreflightUse::NotSeen)
+        );
+        // An entry made without credentials does not serve a credentialed request.
+        let exs = [
+            preflight(0, 0, "PUT", "x-a", PF_OK),
+            actual(1, 1, "PUT", &[("X-A", "1")]),
+            actual(2, 2, "PUT", &[("X-A", "1"), ("Cookie", "a=1")]),
+        ];
+        assert_eq!(
+            run(Profile::Chrome, &exs)[2].preflight,
+            Some(PreflightUse::NotSeen)
+        );
+    }
+
+    #[test]
+    fn repeated_preflight_is_not_an_error() {
+        let exs = [
+            preflight(0, 0, "PUT", "x-a", PF_OK),
+            preflight(1, 1, "PUT", "x-a", PF_OK),
+            actual(2, 2, "PUT", &[("X-A", "1")]),
+        ];
+        let v = run(Profile::Chrome, &exs);
+        assert!(v.iter().all(|v| v.outcome == Outcome::Allowed), "{v:#?}");
+    }
+
+    #[test]
+    fn incremental_push_tick_and_late_actual() {
+        let mut s = Session::new(Config::new(Profile::Chrome));
+        let out = s.push(&preflight(0, 0, "PUT", "x-a", PF_OK));
+        assert_eq!(out[0].outcome, Outcome::Pending);
+        assert!(s.tick(1_700_000_000_000 + 1_000).is_empty());
+        let out = s.tick(1_700_000_000_000 + DEFAULT_PREFLIGHT_WAIT_MS);
+        assert_eq!(
+            out[0].outcome,
+            Outcome::Blocked {
+                stage: Stage::Preflight
+            }
+        );
+        // The actual arrives late but within the pairing window: the preflight is re-judged.
+        let out = s.push(&actual(1, 3_000, "PUT", &[("X-A", "1")]));
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].outcome, Outcome::Allowed);
+        assert_eq!(out[0].paired_with, Some(1));
+    }
+
+    #[test]
+    fn redirect_taint_and_message() {
+        let hop0 = ex(
+            0,
+            0,
+            "GET",
+            API,
+            &[("Origin", APP), ("Sec-Fetch-Mode", "cors")],
+            302,
+            &[
+                ("Access-Control-Allow-Origin", "*"),
+                ("Location", "http://other.test/r2"),
+            ],
+        );
+        let hop1 = ex(
+            1,
+            1,
+            "GET",
+            "http://other.test/r2",
+            &[("Origin", "null"), ("Sec-Fetch-Mode", "cors")],
+            200,
+            &[("Access-Control-Allow-Origin", APP)],
+        );
+        let v = run(Profile::Chrome, &[hop0.clone(), hop1]);
+        assert_eq!(v[0].outcome, Outcome::Allowed);
+        assert_eq!(
+            v[1].outcome,
+            Outcome::Blocked {
+                stage: Stage::Actual
+            }
+        );
+        assert_eq!(v[1].redirect.as_ref().map(|r| r.hop), Some(1));
+        assert_eq!(
+            v[1].chrome_message.as_deref(),
+            Some("Access to fetch at 'http://other.test/r2' (redirected from 'http://api.test/r') from origin 'http://app.test' has been blocked by CORS policy: The 'Access-Control-Allow-Origin' header has a value 'http://app.test' that is not equal to the supplied origin. Have the server send the header with a valid value.")
+        );
+        // A redirect nobody followed is unknown (manual vs error is not on the wire).
+        assert_eq!(run(Profile::Chrome, &[hop0])[0].outcome, Outcome::Unknown);
+        // A 3xx without ACAO is blocked at the redirect stage.
+        let bad = ex(
+            0,
+            0,
+            "GET",
+            API,
+            &[("Origin", APP)],
+            302,
+            &[("Location", "/x")],
+        );
+        assert_eq!(
+            run(Profile::Chrome, &[bad])[0].outcome,
+            Outcome::Blocked {
+                stage: Stage::Redirect
+            }
+        );
+        // A preflight must not redirect.
+        let pf = ex(
+            0,
+            0,
+            "OPTIONS",
+            API,
+            &[("Origin", APP), ("Access-Control-Request-Method", "PUT")],
+            307,
+            &[("Access-Control-Allow-Origin", "*"), ("Location", "/y")],
+        );
+        assert_eq!(
+            run(Profile::Chrome, &[pf])[0].chrome_error,
+            Some("kPreflightDisallowedRedirect")
+        );
+    }
+
+    #[test]
+    fn profiles_disagree_on_wildcard_authorization() {
+        let resp = [
+            ("Access-Control-Allow-Origin", "*"),
+            ("Access-Control-Allow-Headers", "*"),
+        ];
+        let exs = [
+            preflight(0, 0, "GET", "authorization", &resp),
+            actual(1, 1, "GET", &[("Authorization", "Bearer x")]),
+        ];
+        let chrome = run(Profile::Chrome, &exs);
+        assert_eq!(chrome[0].outcome, Outcome::Allowed);
+        assert!(chrome[0]
+            .lints
+            .iter()
+            .any(|l| l.code == "acah-wildcard-authorization"));
+        assert!(!chrome[1].credentials.as_ref().unwrap().is_include());
+        let spec = run(Profile::Spec, &exs);
+        assert_eq!(
+            spec[0].outcome,
+            Outcome::Blocked {
+                stage: Stage::Preflight
+            }
+        );
+        assert_eq!(
+            spec[1].outcome,
+            Outcome::Blocked {
+                stage: Stage::Preflight
+            }
+        );
+        assert!(!spec[0].notes.is_empty());
+    }
+
+    #[test]
+    fn credentials_decide_and_other_outcome_is_shown() {
+        let v = run(Profile::Chrome, &[actual(0, 0, "GET", &[])]);
+        assert_eq!(v[0].outcome, Outcome::Allowed);
+        let other = v[0].other_outcome.as_ref().unwrap();
+        assert_eq!((other.credentials, other.verdict), ("include", "blocked"));
+        let v = run(
+            Profile::Chrome,
+            &[actual(0, 0, "GET", &[("Cookie", "a=1")])],
+        );
+        assert_eq!(v[0].chrome_error, Some("kWildcardOriginNotAllowed"));
+    }
+
+    #[test]
+    fn reflect_lint_needs_two_origins() {
+        let mk = |id, origin: &str| {
+            ex(
+                id,
+                id as i64,
+                "GET",
+                API,
+                &[
+                    ("Origin", origin),
+                    ("Cookie", "a"),
+                    ("Sec-Fetch-Mode", "cors"),
+                ],
+                200,
+                &[
+                    ("Access-Control-Allow-Origin", origin),
+                    ("Access-Control-Allow-Credentials", "true"),
+                    ("Vary", "Origin"),
+                ],
+            )
+        };
+        let v = run(
+            Profile::Chrome,
+            &[mk(0, "http://a.test"), mk(1, "http://b.test")],
+        );
+        assert!(v[0].lints.is_empty());
+        assert_eq!(
+            v[1].lints.iter().map(|l| l.code).collect::<Vec<_>>(),
+            vec!["reflect-any-origin-with-credentials"]
+        );
+    }
+
+    #[test]
+    fn client_host_parsing() {
+        assert_eq!(
+            client_host(Some("127.0.0.1:5000")).as_deref(),
+            Some("127.0.0.1")
+        );
+        assert_eq!(client_host(Some("[::1]:5000")).as_deref(), Some("::1"));
+        assert_eq!(client_host(None), None);
     }
 }
