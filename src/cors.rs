@@ -24,7 +24,8 @@ use check::{cors_check, preflight_check, Failure, Grant};
 use classify::{classify, infer_credentials, Kind};
 
 /// Judge every exchange of a finished recording, as the browser did. Exchanges may come in
-/// any order (they are replayed by start time); the result is index-aligned with the input.
+/// any order: they are replayed by start time, ties broken by id (capture order, since HAR
+/// times have millisecond resolution). The result is index-aligned with the input.
 /// Preflights whose actual request never came are settled as at the end of a HAR.
 pub fn analyze(exchanges: &[Exchange], profile: Profile) -> Vec<Verdict> {
     analyze_with(exchanges, Config::new(profile))
@@ -33,7 +34,7 @@ pub fn analyze(exchanges: &[Exchange], profile: Profile) -> Vec<Verdict> {
 /// [`analyze`] with explicit settings.
 pub fn analyze_with(exchanges: &[Exchange], cfg: Config) -> Vec<Verdict> {
     let mut order: Vec<usize> = (0..exchanges.len()).collect();
-    order.sort_by_key(|&i| exchanges[i].started_ms());
+    order.sort_by_key(|&i| (exchanges[i].started_ms(), exchanges[i].id));
     let mut session = Session::new(cfg);
     for &i in &order {
         session.push(&exchanges[i]);

@@ -107,7 +107,10 @@ pub fn is_ignored_request_header(name: &str, value: &str) -> bool {
     if name.starts_with(':') {
         return true;
     }
-    let starts = |p: &str| name.len() >= p.len() && name[..p.len()].eq_ignore_ascii_case(p);
+    let starts = |p: &str| {
+        name.get(..p.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(p))
+    };
     if starts("proxy-") || starts("sec-") {
         return true;
     }
