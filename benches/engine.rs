@@ -29,7 +29,10 @@ fn pair() -> (Exchange, Exchange) {
         ("Connection", "keep-alive"),
         ("Accept", "*/*"),
         ("Access-Control-Request-Method", "PUT"),
-        ("Access-Control-Request-Headers", "authorization,content-type,x-trace-id"),
+        (
+            "Access-Control-Request-Headers",
+            "authorization,content-type,x-trace-id",
+        ),
         ("Origin", "http://127.0.0.1:41001"),
         ("User-Agent", UA),
         ("Sec-Fetch-Mode", "cors"),
@@ -47,7 +50,10 @@ fn pair() -> (Exchange, Exchange) {
             ("Access-Control-Allow-Origin", "http://127.0.0.1:41001"),
             ("Access-Control-Allow-Credentials", "true"),
             ("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE"),
-            ("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Trace-Id"),
+            (
+                "Access-Control-Allow-Headers",
+                "Authorization, Content-Type, X-Trace-Id",
+            ),
             ("Access-Control-Max-Age", "600"),
             ("Vary", "Origin"),
         ]),
@@ -112,13 +118,19 @@ fn evaluations(c: &mut Criterion) {
 fn big_har(target: usize) -> Vec<u8> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/chromium");
     let mut entries: Vec<serde_json::Value> = Vec::new();
-    for f in ["chromium-baseline.har", "random-seed-1.har", "random-seed-2.har"] {
+    for f in [
+        "chromium-baseline.har",
+        "random-seed-1.har",
+        "random-seed-2.har",
+    ] {
         let text = std::fs::read_to_string(format!("{dir}/{f}")).unwrap();
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         entries.extend(v["log"]["entries"].as_array().unwrap().iter().cloned());
     }
     let mut out = Vec::with_capacity(target + 1_000_000);
-    out.extend_from_slice(br#"{"log":{"version":"1.2","creator":{"name":"bench","version":"1"},"entries":["#);
+    out.extend_from_slice(
+        br#"{"log":{"version":"1.2","creator":{"name":"bench","version":"1"},"entries":["#,
+    );
     let base = Utc.timestamp_millis_opt(1_764_000_000_000).unwrap();
     let mut round = 0u64;
     let mut first = true;
@@ -126,8 +138,13 @@ fn big_har(target: usize) -> Vec<u8> {
         for (i, e) in entries.iter().enumerate() {
             let mut e = e.clone();
             let t = base + chrono::Duration::milliseconds((round * 60_000 + i as u64 * 3) as i64);
-            e["startedDateTime"] = t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true).into();
-            let url = e["request"]["url"].as_str().unwrap().replace("/case/", &format!("/r{round}/case/"));
+            e["startedDateTime"] = t
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                .into();
+            let url = e["request"]["url"]
+                .as_str()
+                .unwrap()
+                .replace("/case/", &format!("/r{round}/case/"));
             e["request"]["url"] = url.into();
             if !first {
                 out.push(b',');

@@ -91,14 +91,14 @@ pub fn evaluate(preflight: Option<&Exchange>, actual: &Exchange, profile: Profil
     if let Some(p) = preflight {
         let r = match p.response.as_ref() {
             Some(resp) => {
-                let names = safelist::unsafe_header_names(&actual.request.headers, profile);
+                let names = safelist::unsafe_header_refs(&actual.request.headers, profile);
                 let pf_origin = p.request.headers.first("origin").unwrap_or(origin);
                 preflight_check(
                     resp.status,
                     &resp.headers,
                     pf_origin.trim(),
                     &actual.request.method,
-                    names.iter().map(String::as_str),
+                    names.iter().copied(),
                     include,
                     profile,
                 )

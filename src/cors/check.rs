@@ -165,49 +165,51 @@ pub fn is_redirect_status(status: u16) -> bool {
     matches!(status, 301 | 302 | 303 | 307 | 308)
 }
 
-/// A parsed `Access-Control-Allow-Methods` / `-Headers` value: the items as written,
+/// A validated `Access-Control-Allow-Methods` / `-Headers` value: the items as written,
 /// empty items skipped. Chromium splits on `,`, trims, and requires each item to be a token.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Items are walked in place rather than collected: this runs for every preflight.
+#[derive(Debug, Clone, Copy)]
 pub struct AllowList<'a> {
-    items: Vec<&'a str>,
+    headers: &'a HeaderList,
+    name: &'static str,
 }
 
 impl<'a> AllowList<'a> {
-    /// Parse every line of `name`. `Err(token)` names the first item that is not a token.
-    pub fn parse(headers: &'a HeaderList, name: &str) -> Result<Self, String> {
-        let mut items = Vec::new();
+    /// Validate every line of `name`. `Err(token)` names the first item that is not a token.
+    pub fn parse(headers: &'a HeaderList, name: &'static str) -> Result<Self, String> {
+        let list = Self { headers, name };
         for line in values(headers, name) {
             for item in line.split(',') {
                 let item = trim_ows(item);
-                if item.is_empty() {
-                    continue;
-                }
-                if !is_token(item) {
+                if !item.is_empty() && !is_token(item) {
                     return Err(item.to_owned());
                 }
-                items.push(item);
             }
         }
-        Ok(Self { items })
+        Ok(list)
+    }
+
+    /// The items in order.
+    pub fn items(&self) -> impl Iterator<Item = &'a str> + 'a {
+        values(self.headers, self.name)
+            .flat_map(|l| l.split(','))
+            .map(trim_ows)
+            .filter(|i| !i.is_empty())
     }
 
     /// Byte-exact membership (methods are case-sensitive).
     pub fn contains_exact(&self, s: &str) -> bool {
-        self.items.iter().any(|i| *i == s)
+        self.items().any(|i| i == s)
     }
 
     /// Case-insensitive membership (header names).
     pub fn contains_ci(&self, s: &str) -> bool {
-        self.items.iter().any(|i| i.eq_ignore_ascii_case(s))
+        self.items().any(|i| i.eq_ignore_ascii_case(s))
     }
 
     /// True when the list holds a literal `*`.
     pub fn has_wildcard(&self) -> bool {
         self.contains_exact("*")
-    }
-
-    pub fn items(&self) -> &[&'a str] {
-        &self.items
     }
 }
 
@@ -300,7 +302,10 @@ pub fn preflight_check<'n>(
             authorization_via_wildcard |= is_auth;
             continue;
         }
-        return Err(Failure::new(FailureKind::HeaderDisallowed, name));
+        return Err(Failure::new(
+            FailureKind::HeaderDisallowed,
+            name.to_ascii_lowercase(),
+        ));
     }
     Ok(Grant {
         max_age_s: parse_max_age(response, profile),
@@ -493,7 +498,10 @@ mod tests {
             ("Access-Control-Allow-Methods", "FOO"),
         ]);
         let l = AllowList::parse(&h, "access-control-allow-methods").unwrap();
-        assert_eq!(l.items(), &["GET", "put", "PATCH", "FOO"]);
+        assert_eq!(
+            l.items().collect::<Vec<_>>(),
+            vec!["GET", "put", "PATCH", "FOO"]
+        );
         assert!(l.contains_exact("PATCH"));
         assert!(!l.contains_exact("PUT"));
         assert!(l.contains_ci("put"));
@@ -503,10 +511,8 @@ mod tests {
             "x b"
         );
         let empty = hl(&[("Access-Control-Allow-Headers", "")]);
-        assert!(AllowList::parse(&empty, "access-control-allow-headers")
-            .unwrap()
-            .items()
-            .is_empty());
+        let items = AllowList::parse(&empty, "access-control-allow-headers").unwrap();
+        assert_eq!(items.items().count(), 0);
     }
 
     fn pf(

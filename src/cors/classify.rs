@@ -103,6 +103,30 @@ pub fn url_origin(url: &str) -> Option<String> {
     }
 }
 
+/// True when `origin` (an `Origin` header value) is the origin of `url`. Plain lowercase
+/// http(s) URLs are compared without a full URL parse; anything unusual takes the parser.
+pub fn same_origin_as_url(origin: &str, url: &str) -> bool {
+    let (scheme, rest, default_port) = if let Some(r) = url.strip_prefix("http://") {
+        ("http://", r, ":80")
+    } else if let Some(r) = url.strip_prefix("https://") {
+        ("https://", r, ":443")
+    } else {
+        return url_origin(url).is_some_and(|u| u == origin);
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let plain = authority
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b':'));
+    if !plain || authority.is_empty() {
+        return url_origin(url).is_some_and(|u| u == origin);
+    }
+    let authority = authority.strip_suffix(default_port).unwrap_or(authority);
+    origin.len() == scheme.len() + authority.len()
+        && origin.starts_with(scheme)
+        && origin.ends_with(authority)
+}
+
 /// The URL without its fragment, for keys and comparisons.
 pub fn strip_fragment(url: &str) -> &str {
     url.split_once('#').map_or(url, |(a, _)| a)
@@ -116,9 +140,10 @@ pub fn classify(ex: &Exchange) -> Class {
         && (h.contains("access-control-request-method")
             || ex.resource_type.as_deref() == Some("preflight"))
         && origin.is_some();
-    let same_as_url = || match (&origin, url_origin(&ex.request.url)) {
-        (Some(o), Some(u)) => *o == u,
-        _ => false,
+    let same_as_url = || {
+        origin
+            .as_deref()
+            .is_some_and(|o| same_origin_as_url(o, &ex.request.url))
     };
     let mk = |kind, ambiguous| Class {
         kind,
@@ -314,5 +339,19 @@ mod tests {
             Some("https://example.com:8443")
         );
         assert_eq!(strip_fragment("http://a/b#c"), "http://a/b");
+        for (o, u, same) in [
+            ("http://a.test", "http://a.test/x", true),
+            ("http://a.test", "http://a.test:80/x", true),
+            ("https://a.test", "https://a.test:443", true),
+            ("http://a.test:8080", "http://a.test:8080?q", true),
+            ("http://a.test", "http://A.TEST/x", true),
+            ("http://a.test", "https://a.test/x", false),
+            ("http://a.test", "http://a.test:81/x", false),
+            ("http://a.test", "http://u:p@a.test/x", true),
+            ("null", "http://a.test/", false),
+            ("http://a.test", "not a url", false),
+        ] {
+            assert_eq!(same_origin_as_url(o, u), same, "{o} {u}");
+        }
     }
 }

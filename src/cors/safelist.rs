@@ -72,59 +72,60 @@ pub fn value_len(value: &str) -> usize {
 /// "unsafe", whatever their value. Forbidden request headers (scripts cannot set them) are
 /// included here, as are UA-added headers a passive observer sees (reference §1.1).
 pub fn is_ignored_request_header(name: &str, value: &str) -> bool {
-    const IGNORED: [&str; 30] = [
-        "accept-charset",
-        "accept-encoding",
-        "access-control-request-headers",
-        "access-control-request-method",
-        "access-control-request-private-network",
-        "connection",
-        "content-length",
-        "cookie",
-        "cookie2",
-        "date",
-        "dnt",
-        "expect",
-        "host",
-        "keep-alive",
-        "origin",
-        "referer",
-        "set-cookie",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "via",
-        "user-agent",
-        "priority",
-        "cache-control",
-        "pragma",
-        "proxy-connection",
-        "x-forwarded-for",
-        "forwarded",
-        "upgrade-insecure-requests",
-    ];
     if name.starts_with(':') {
         return true;
     }
-    let starts = |p: &str| {
+    let prefixed = |p: &str| {
         name.get(..p.len())
             .is_some_and(|h| h.eq_ignore_ascii_case(p))
     };
-    if starts("proxy-") || starts("sec-") {
+    if prefixed("proxy-") || prefixed("sec-") {
         return true;
     }
-    if IGNORED.iter().any(|n| n.eq_ignore_ascii_case(name)) {
-        return true;
+    // Lowercase into a stack buffer: this runs for every header of every exchange.
+    let mut buf = [0u8; 40];
+    let Some(dst) = buf.get_mut(..name.len()) else {
+        return false;
+    };
+    dst.copy_from_slice(name.as_bytes());
+    dst.make_ascii_lowercase();
+    let lower: &[u8] = dst;
+    match lower {
+        b"accept-charset"
+        | b"accept-encoding"
+        | b"access-control-request-headers"
+        | b"access-control-request-method"
+        | b"access-control-request-private-network"
+        | b"connection"
+        | b"content-length"
+        | b"cookie"
+        | b"cookie2"
+        | b"date"
+        | b"dnt"
+        | b"expect"
+        | b"host"
+        | b"keep-alive"
+        | b"origin"
+        | b"referer"
+        | b"set-cookie"
+        | b"te"
+        | b"trailer"
+        | b"transfer-encoding"
+        | b"upgrade"
+        | b"via"
+        | b"user-agent"
+        | b"priority"
+        | b"cache-control"
+        | b"pragma"
+        | b"proxy-connection"
+        | b"x-forwarded-for"
+        | b"forwarded"
+        | b"upgrade-insecure-requests" => true,
+        b"x-http-method" | b"x-http-method-override" | b"x-method-override" => {
+            value.split(',').any(|v| is_forbidden_method(v.trim()))
+        }
+        _ => false,
     }
-    let method_override = [
-        "x-http-method",
-        "x-http-method-override",
-        "x-method-override",
-    ]
-    .iter()
-    .any(|n| n.eq_ignore_ascii_case(name));
-    method_override && value.split(',').any(|v| is_forbidden_method(v.trim()))
 }
 
 /// The Fetch standard's "CORS-safelisted request-header" for one (name, value) pair.
@@ -148,10 +149,12 @@ pub fn is_safelisted_request_header(name: &str, value: &str, profile: Profile) -
         if value_bytes(value).any(is_unsafe_byte) {
             return false;
         }
-        matches!(
-            mime_essence(value).as_deref(),
-            Some("application/x-www-form-urlencoded" | "multipart/form-data" | "text/plain")
-        )
+        mime_essence(value).is_some_and(|(t, sub)| {
+            (t.eq_ignore_ascii_case("application")
+                && sub.eq_ignore_ascii_case("x-www-form-urlencoded"))
+                || (t.eq_ignore_ascii_case("multipart") && sub.eq_ignore_ascii_case("form-data"))
+                || (t.eq_ignore_ascii_case("text") && sub.eq_ignore_ascii_case("plain"))
+        })
     } else if name.eq_ignore_ascii_case("range") {
         matches!(parse_single_range(value), Some((Some(_), _)))
     } else {
@@ -162,25 +165,44 @@ pub fn is_safelisted_request_header(name: &str, value: &str, profile: Profile) -
 /// Sorted, lowercased, de-duplicated names of the request headers that make a request
 /// need a preflight (ignored headers left out).
 pub fn unsafe_header_names(headers: &HeaderList, profile: Profile) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut safelisted: Vec<&str> = Vec::new();
+    unsafe_header_refs(headers, profile)
+        .into_iter()
+        .map(str::to_ascii_lowercase)
+        .collect()
+}
+
+/// [`unsafe_header_names`] without copying: the names as written (one per name, compared
+/// case-insensitively), in the same sorted order.
+pub fn unsafe_header_refs(headers: &HeaderList, profile: Profile) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
     let mut total = 0usize;
+    let mut safelisted = 0usize;
     for h in headers.iter() {
         if is_ignored_request_header(&h.name, &h.value) {
             continue;
         }
         if is_safelisted_request_header(&h.name, &h.value, profile) {
             total += value_len(&h.value);
-            safelisted.push(&h.name);
+            safelisted += 1;
         } else {
-            out.push(h.name.to_ascii_lowercase());
+            out.push(&h.name);
         }
     }
-    if total > MAX_SAFELISTED_TOTAL_BYTES {
-        out.extend(safelisted.iter().map(|n| n.to_ascii_lowercase()));
+    if total > MAX_SAFELISTED_TOTAL_BYTES && safelisted > 0 {
+        out.extend(headers.iter().filter_map(|h| {
+            (!is_ignored_request_header(&h.name, &h.value)
+                && is_safelisted_request_header(&h.name, &h.value, profile))
+            .then_some(h.name.as_str())
+        }));
     }
-    out.sort_unstable();
-    out.dedup();
+    if out.len() > 1 {
+        out.sort_unstable_by(|a, b| {
+            a.bytes()
+                .map(|c| c.to_ascii_lowercase())
+                .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
+        });
+        out.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    }
     out
 }
 
@@ -214,10 +236,9 @@ fn is_http_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
-/// The essence (`type/subtype`, lowercased) of a MIME type, using the strict "parse a MIME
-/// type" algorithm of the MIME Sniffing standard: parameters must be well formed too, since
-/// the whole value must parse.
-pub fn mime_essence(value: &str) -> Option<String> {
+/// The type and subtype (as written; compare them case-insensitively) of a MIME type, using
+/// the strict "parse a MIME type" algorithm of the MIME Sniffing standard.
+pub fn mime_essence(value: &str) -> Option<(&str, &str)> {
     let s = value.trim_matches(|c: char| c.is_ascii() && is_http_ws(c as u8));
     let b = s.as_bytes();
     let slash = b.iter().position(|&c| c == b'/')?;
@@ -235,11 +256,7 @@ pub fn mime_essence(value: &str) -> Option<String> {
     if !params_well_formed(params) {
         return None;
     }
-    Some(format!(
-        "{}/{}",
-        ty.to_ascii_lowercase(),
-        sub.to_ascii_lowercase()
-    ))
+    Some((ty, sub))
 }
 
 /// Walks the parameter list the way the MIME parser does. Bad parameters are skipped by that
