@@ -357,6 +357,9 @@ pub fn basic_headers(response: &HeaderList) -> Vec<String> {
 mod tests {
     use super::*;
 
+    /// Header pairs of a table row.
+    type H = &'static [(&'static str, &'static str)];
+
     const O: &str = "http://127.0.0.1:41001";
 
     fn hl(pairs: &[(&str, &str)]) -> HeaderList {
@@ -369,7 +372,7 @@ mod tests {
     #[test]
     fn acao_forms() {
         use FailureKind::*;
-        let cases: &[(&[(&str, &str)], &str, bool, Option<FailureKind>)] = &[
+        let cases: &[(H, &str, bool, Option<FailureKind>)] = &[
             (&[("Access-Control-Allow-Origin", "*")], O, false, None),
             (
                 &[("Access-Control-Allow-Origin", "*")],
@@ -534,60 +537,61 @@ mod tests {
     #[test]
     fn preflight_methods_and_headers() {
         use FailureKind::*;
-        let c = Profile::Chrome;
-        let m = "Access-Control-Allow-Methods";
-        let hh = "Access-Control-Allow-Headers";
-        let cases: &[(
-            &[(&str, &str)],
-            &str,
-            &[&str],
+        type Row = (
+            H,
+            &'static str,
+            &'static [&'static str],
             bool,
             Profile,
             Option<FailureKind>,
-        )] = &[
-            (&[(m, "PUT")], "PUT", &[], false, c, None),
-            (&[(m, "put")], "PUT", &[], false, c, Some(MethodDisallowed)),
+        );
+        const M: &str = "Access-Control-Allow-Methods";
+        const HH: &str = "Access-Control-Allow-Headers";
+        let c = Profile::Chrome;
+        let cases: &[Row] = &[
+            (&[(M, "PUT")], "PUT", &[], false, c, None),
+            (&[(M, "put")], "PUT", &[], false, c, Some(MethodDisallowed)),
             (
-                &[(m, "PATCH")],
+                &[(M, "PATCH")],
                 "patch",
                 &[],
                 false,
                 c,
                 Some(MethodDisallowed),
             ),
-            (&[(m, "patch")], "patch", &[], false, c, None),
+            (&[(M, "patch")], "patch", &[], false, c, None),
             (&[], "GET", &[], false, c, None),
-            (&[(m, "*")], "DELETE", &[], false, c, None),
-            (&[(m, "*")], "DELETE", &[], true, c, Some(MethodDisallowed)),
+            (&[(M, "*")], "DELETE", &[], false, c, None),
+            (&[(M, "*")], "DELETE", &[], true, c, Some(MethodDisallowed)),
             (
-                &[(m, "GET, x y")],
+                &[(M, "GET, x y")],
                 "GET",
                 &[],
                 false,
                 c,
                 Some(InvalidAllowMethods),
             ),
-            (&[(hh, "X-Custom")], "GET", &["x-custom"], false, c, None),
+            (&[(HH, "X-Custom")], "GET", &["x-custom"], false, c, None),
             (
-                &[(hh, "x-a")],
+                &[(HH, "x-a")],
                 "GET",
                 &["x-a", "x-b"],
                 false,
                 c,
                 Some(HeaderDisallowed),
             ),
-            (&[(hh, "*")], "GET", &["x-a"], false, c, None),
+            (&[(HH, "*")], "GET", &["x-a"], false, c, None),
             (
-                &[(hh, "*")],
+                &[(HH, "*")],
                 "GET",
                 &["x-a"],
                 true,
                 c,
                 Some(HeaderDisallowed),
             ),
-            (&[(hh, "*")], "GET", &["authorization"], false, c, None),
+            (&[(HH, "*")], "GET", &["authorization"], false, c, None),
             (
-                &[(hh, "*")],
+                &[(HH, "*")],
                 "GET",
                 &["authorization"],
                 false,
@@ -595,7 +599,7 @@ mod tests {
                 None,
             ),
             (
-                &[(hh, "*")],
+                &[(HH, "*")],
                 "GET",
                 &["authorization"],
                 false,
@@ -603,7 +607,7 @@ mod tests {
                 Some(HeaderDisallowed),
             ),
             (
-                &[(hh, "*, Authorization")],
+                &[(HH, "*, Authorization")],
                 "GET",
                 &["authorization"],
                 false,
@@ -611,7 +615,7 @@ mod tests {
                 None,
             ),
             (
-                &[(hh, "a,(b)")],
+                &[(HH, "a,(b)")],
                 "GET",
                 &[],
                 false,
@@ -626,7 +630,7 @@ mod tests {
                 "{h:?} {method} {names:?} {inc} {p:?}"
             );
         }
-        let g = pf(&[(hh, "*")], "GET", &["authorization"], false, c).unwrap();
+        let g = pf(&[(HH, "*")], "GET", &["authorization"], false, c).unwrap();
         assert!(g.authorization_via_wildcard);
     }
 

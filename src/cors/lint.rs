@@ -106,6 +106,9 @@ pub fn reflects_any_origin() -> Lint {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+
+    /// Header pairs of a table row.
+    type H = &'static [(&'static str, &'static str)];
     use crate::capture::Header;
 
     fn hl(p: &[(&str, &str)]) -> HeaderList {
@@ -119,7 +122,7 @@ mod tests {
     #[test]
     fn lints_table() {
         let none = hl(&[]);
-        let cases: &[(&[(&str, &str)], bool, Profile, &[&str])] = &[
+        let cases: &[(H, bool, Profile, &[&str])] = &[
             (
                 &[("Access-Control-Allow-Origin", "null")],
                 false,
