@@ -56,7 +56,9 @@ pub fn run_to(
             e.index, e.message
         )?;
     }
-    let verdicts = cors::analyze(&imported.exchanges, profile);
+    let mut cfg = cors::Config::new(profile);
+    cfg.credentials_visible = !imported.strips_credentials();
+    let verdicts = cors::analyze_with(&imported.exchanges, cfg);
     if args.json {
         write_json(&imported, &verdicts, out)?;
     } else {

@@ -45,6 +45,9 @@ pub enum CredentialsMode {
     Include,
     /// No credentials seen: `omit` or `same-origin` — or `include` with an empty jar.
     NotInclude,
+    /// The recording strips cookies (Chrome DevTools HAR export): judged as not-include,
+    /// with the `include` outcome shown beside it.
+    Unknown,
 }
 
 /// The inferred credentials mode and the evidence behind it.
@@ -71,6 +74,15 @@ impl Credentials {
     pub fn not_include(evidence: &'static str) -> Self {
         Self {
             mode: CredentialsMode::NotInclude,
+            inferred: true,
+            evidence,
+        }
+    }
+
+    /// Mode unknown because the recording strips cookies.
+    pub fn unknown(evidence: &'static str) -> Self {
+        Self {
+            mode: CredentialsMode::Unknown,
             inferred: true,
             evidence,
         }

@@ -42,6 +42,9 @@ pub struct Config {
     pub preflight_wait_ms: i64,
     /// See [`DEFAULT_PAIRING_WINDOW_MS`].
     pub pairing_window_ms: i64,
+    /// False when the recording strips `Cookie`/`Authorization` (Chrome DevTools HAR
+    /// exports): a request without them then has an unknown credentials mode.
+    pub credentials_visible: bool,
 }
 
 impl Config {
@@ -51,6 +54,7 @@ impl Config {
             profile,
             preflight_wait_ms: DEFAULT_PREFLIGHT_WAIT_MS,
             pairing_window_ms: DEFAULT_PAIRING_WINDOW_MS,
+            credentials_visible: true,
         }
     }
 }
@@ -448,7 +452,12 @@ impl Session {
                 .as_ref()
                 .is_some_and(|pf| pf.acrh.iter().any(|h| h == "authorization"))
         });
-        let creds = infer_credentials(ex, authorization_preflighted);
+        let mut creds = infer_credentials(ex, authorization_preflighted);
+        if !self.cfg.credentials_visible && !creds.is_include() {
+            creds = Credentials::unknown(
+                "no Cookie in the recording, but its exporter strips cookies: mode unknown",
+            );
+        }
         self.nodes[idx].include |= creds.is_include();
         let include = self.nodes[idx].include;
         let mut cached = None;
@@ -1354,6 +1363,16 @@ mod tests {
             &[actual(0, 0, "GET", &[("Cookie", "a=1")])],
         );
         assert_eq!(v[0].chrome_error, Some("kWildcardOriginNotAllowed"));
+    }
+
+    #[test]
+    fn stripped_recordings_have_unknown_credentials() {
+        let mut cfg = Config::new(Profile::Chrome);
+        cfg.credentials_visible = false;
+        let v = crate::cors::analyze_with(&[actual(0, 0, "GET", &[])], cfg);
+        let c = v[0].credentials.as_ref().unwrap();
+        assert_eq!(c.mode, crate::cors::classify::CredentialsMode::Unknown);
+        assert!(v[0].other_outcome.is_some());
     }
 
     #[test]

@@ -31,6 +31,16 @@ pub struct Imported {
     pub errors: Vec<EntryError>,
     /// Number of entries in the file.
     pub entry_count: usize,
+    /// `log.creator.name` (e.g. `WebInspector` for Chrome DevTools).
+    pub creator: String,
+}
+
+impl Imported {
+    /// True when the exporter is known to strip `Cookie` and `Authorization` headers
+    /// (Chrome DevTools' default "sanitized" export), so their absence proves nothing.
+    pub fn strips_credentials(&self) -> bool {
+        self.creator == "WebInspector"
+    }
 }
 
 /// Import a HAR from its bytes (UTF-8, BOM tolerated).
@@ -45,6 +55,8 @@ pub fn import_slice(bytes: &[u8]) -> Result<Imported, HarError> {
     struct RawLog<'a> {
         #[serde(borrow)]
         entries: Option<Vec<&'a serde_json::value::RawValue>>,
+        #[serde(default)]
+        creator: Option<serde_json::Value>,
     }
     let root: Root<'_> = serde_json::from_slice(bytes).map_err(|e| {
         if e.is_data() {
@@ -55,12 +67,21 @@ pub fn import_slice(bytes: &[u8]) -> Result<Imported, HarError> {
             HarError::Json(e)
         }
     })?;
+    let creator = root
+        .log
+        .creator
+        .as_ref()
+        .and_then(|c| c.get("name"))
+        .and_then(|n| n.as_str())
+        .unwrap_or("")
+        .to_owned();
     let raw = root
         .log
         .entries
         .ok_or_else(|| HarError::Shape("log.entries is missing".to_owned()))?;
     let mut out = Imported {
         entry_count: raw.len(),
+        creator,
         ..Imported::default()
     };
     for (index, r) in raw.into_iter().enumerate() {
@@ -184,6 +205,8 @@ mod tests {
         ]}}"#;
         let imp = import_slice(har).unwrap();
         assert_eq!(imp.entry_count, 3);
+        assert_eq!(imp.creator, "mitmproxy exporthar");
+        assert!(!imp.strips_credentials());
         assert_eq!(imp.exchanges.len(), 2);
         assert_eq!(imp.errors.len(), 1);
         assert_eq!(imp.errors[0].index, 1);
