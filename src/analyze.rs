@@ -13,16 +13,7 @@ pub const EXIT_MALFORMED: i32 = 2;
 /// Errors of the analyze command.
 #[derive(Debug, thiserror::Error)]
 pub enum AnalyzeError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path}: {source}")]
-    Malformed {
-        path: String,
-        source: crate::har::import::HarError,
-    },
+    /// Writing the report failed (e.g. a closed pipe).
     #[error("cannot write output: {0}")]
     Write(#[from] std::io::Error),
 }

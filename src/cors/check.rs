@@ -75,8 +75,11 @@ impl FailureKind {
 /// failed on a preflight response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Failure {
+    /// What failed.
     pub kind: FailureKind,
+    /// The offending value, method or header name (empty when there is none).
     pub hint: String,
+    /// True when the failing response was a preflight's.
     pub preflight: bool,
 }
 

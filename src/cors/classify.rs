@@ -53,6 +53,7 @@ pub enum CredentialsMode {
 /// The inferred credentials mode and the evidence behind it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Credentials {
+    /// The mode the verdict assumes.
     pub mode: CredentialsMode,
     /// Always true: the wire never states the mode.
     pub inferred: bool,
@@ -97,6 +98,7 @@ impl Credentials {
 /// The classification of one exchange.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Class {
+    /// Whether and how CORS applies.
     pub kind: Kind,
     /// True for an `OPTIONS` request carrying `Access-Control-Request-Method`.
     pub is_preflight: bool,

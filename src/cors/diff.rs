@@ -11,10 +11,15 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Item {
+    /// The preflight's status (2xx needed).
     Status,
+    /// `Access-Control-Allow-Origin` against the request's Origin.
     Origin,
+    /// `Access-Control-Allow-Credentials` (include mode only).
     Credentials,
+    /// `Access-Control-Allow-Methods` against the method.
     Method,
+    /// `Access-Control-Allow-Headers` against one unsafe header name.
     Header,
 }
 
@@ -22,22 +27,28 @@ pub enum Item {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
+    /// The OPTIONS response.
     Preflight,
+    /// The final response.
     Actual,
+    /// A 3xx response in the chain.
     Redirect,
 }
 
 /// One needed-vs-granted line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DiffItem {
+    /// What the line is about.
     pub item: Item,
     /// What the request needed (`http://app`, `PUT`, `x-custom`, `true`, `2xx`).
     pub needed: String,
+    /// Which response was consulted.
     pub response: Source,
     /// The response header consulted (none for the status line).
     pub header: Option<&'static str>,
     /// The value exactly as the response sent it (lines joined with `, `); `None` = absent.
     pub granted: Option<String>,
+    /// True when this item alone passes.
     pub ok: bool,
 }
 

@@ -11,6 +11,7 @@ pub struct Context<'a> {
     pub response_to: &'a str,
     /// The URL that answered.
     pub url: &'a str,
+    /// Credentials mode `include`.
     pub include: bool,
 }
 

@@ -12,6 +12,7 @@ use serde::Serialize;
 pub struct Lint {
     /// Stable identifier, e.g. `missing-vary-origin`.
     pub code: &'static str,
+    /// What is wrong and why it matters.
     pub message: String,
 }
 

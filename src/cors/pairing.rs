@@ -37,6 +37,7 @@ pub const DEFAULT_PAIRING_WINDOW_MS: i64 = 10_000;
 /// Engine settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Config {
+    /// The browser modelled.
     pub profile: Profile,
     /// See [`DEFAULT_PREFLIGHT_WAIT_MS`].
     pub preflight_wait_ms: i64,
@@ -482,6 +483,10 @@ impl Session {
         };
         let mut v = self.judge_actual(idx, ex, pre, need.preflight(), creds);
         self.track_echo(idx, ex, &mut v);
+        if pre.is_some() && v.outcome.is_blocked() {
+            // Fetch: a failed CORS-with-preflight fetch clears the cache entries for its URL.
+            self.cache.remove(&url);
+        }
         self.verdicts[idx] = v;
         if self.verdicts[idx].outcome == Outcome::Pending {
             self.nodes[idx].awaiting = true;

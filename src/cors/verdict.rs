@@ -29,7 +29,10 @@ pub enum Outcome {
     /// JS got the response (or, for a preflight, the actual request was allowed to go).
     Allowed,
     /// The browser refused it at `stage`.
-    Blocked { stage: Stage },
+    Blocked {
+        /// Where it failed.
+        stage: Stage,
+    },
     /// No CORS check applies (same-origin, no-cors, navigation, non-browser).
     NotCors,
     /// Waiting for more traffic (a preflight's actual request, a redirect's next hop).
@@ -88,7 +91,9 @@ pub enum PreflightUse {
 /// Firefox's reason for the same failure: the `security.properties` key and its text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FirefoxReason {
+    /// The `security.properties` key without its version suffix (`CORSMissingAllowOrigin`).
     pub code: &'static str,
+    /// The console text.
     pub text: String,
 }
 
@@ -120,19 +125,26 @@ pub struct Verdict {
     /// The exchange judged (for an imported HAR: its entry index).
     #[serde(rename = "entry")]
     pub exchange: ExchangeId,
+    /// Whether CORS applies at all, and how.
     pub kind: Kind,
+    /// Preflight, preflighted actual request or simple request (CORS kinds only).
     pub role: Option<Role>,
+    /// Serialized flat as `verdict` + `stage`.
     #[serde(flatten)]
     pub outcome: Outcome,
     /// The preflight of an actual request, or the actual request of a preflight.
     pub paired_with: Option<ExchangeId>,
     /// For actual requests: where their preflight came from.
     pub preflight: Option<PreflightUse>,
+    /// Set when this exchange is a redirected hop.
     pub redirect: Option<RedirectInfo>,
+    /// The method as sent.
     pub method: String,
+    /// The URL (without fragment).
     pub url: String,
     /// The `Origin` header as sent.
     pub origin: Option<String>,
+    /// The inferred credentials mode (CORS kinds only).
     pub credentials: Option<Credentials>,
     /// Chromium's `CorsError` name of the failure.
     pub chrome_error: Option<&'static str>,
@@ -142,6 +154,7 @@ pub struct Verdict {
     /// decides between them (a preflight whose request was never sent hides the request's
     /// header order and credentials mode).
     pub chrome_message_alternatives: Vec<String>,
+    /// Firefox's wording of the same failure.
     pub firefox_reason: Option<FirefoxReason>,
     /// What happened, in plain words.
     pub explanation: String,
@@ -149,6 +162,7 @@ pub struct Verdict {
     pub diff: Vec<DiffItem>,
     /// The smallest server-side change that makes it pass.
     pub fix: Option<String>,
+    /// Findings that do not change the outcome.
     pub lints: Vec<Lint>,
     /// Response header names JS can read (allowed final responses only).
     pub readable_headers: Option<Vec<String>>,

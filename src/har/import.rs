@@ -10,8 +10,10 @@ use chrono::{DateTime, Utc};
 /// A file that cannot be read as HAR at all.
 #[derive(Debug, thiserror::Error)]
 pub enum HarError {
+    /// The bytes are not JSON (or are truncated).
     #[error("not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// JSON, but not `{"log": {"entries": [...]}}`.
     #[error("not a HAR file: {0}")]
     Shape(String),
 }
@@ -20,14 +22,18 @@ pub enum HarError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("entry {index}: {message}")]
 pub struct EntryError {
+    /// Index of the entry in `log.entries`.
     pub index: usize,
+    /// What is wrong with it.
     pub message: String,
 }
 
 /// What an import produced: the exchanges (id = entry index) and the skipped entries.
 #[derive(Debug, Default)]
 pub struct Imported {
+    /// The imported entries, in file order; `id` is the entry index.
     pub exchanges: Vec<Exchange>,
+    /// The skipped entries.
     pub errors: Vec<EntryError>,
     /// Number of entries in the file.
     pub entry_count: usize,
