@@ -204,7 +204,41 @@ impl Session {
     /// follow-up, as of `now_ms` (milliseconds since the Unix epoch).
     pub fn tick(&mut self, now_ms: i64) -> Vec<Verdict> {
         let wait = self.cfg.preflight_wait_ms;
-        self.settle_where(|n| n.started.saturating_add(wait) <= now_ms)
+        let out = self.settle_where(|n| n.started.saturating_add(wait) <= now_ms);
+        self.forget_stale(now_ms);
+        out
+    }
+
+    /// Number of exchanges pushed so far.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// True before the first push.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Drop index entries nothing can link to any more (older than the pairing window, and
+    /// expired cache entries), so the indexes stay as small as the recent traffic.
+    fn forget_stale(&mut self, now_ms: i64) {
+        let window = self.cfg.pairing_window_ms;
+        let nodes = &self.nodes;
+        let fresh = |i: &usize| now_ms.saturating_sub(nodes[*i].started) <= window;
+        for map in [
+            &mut self.open_preflights,
+            &mut self.redirects,
+            &mut self.actuals,
+        ] {
+            map.retain(|_, list| {
+                list.retain(fresh);
+                !list.is_empty()
+            });
+        }
+        self.cache.retain(|_, list| {
+            list.retain(|e| e.expires > now_ms);
+            !list.is_empty()
+        });
     }
 
     /// Settle everything still waiting (end of input).
