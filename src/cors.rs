@@ -26,7 +26,8 @@ use classify::{classify, infer_credentials, Kind};
 /// Judge every exchange of a finished recording, as the browser did. Exchanges may come in
 /// any order: they are replayed by start time, ties broken by id (capture order, since HAR
 /// times have millisecond resolution). The result is index-aligned with the input.
-/// Preflights whose actual request never came are settled as at the end of a HAR.
+/// Time passes as the recording's timestamps say (waits settle as in a live [`Session`]);
+/// whatever still waits at the end is settled then, as at the end of a HAR.
 pub fn analyze(exchanges: &[Exchange], profile: Profile) -> Vec<Verdict> {
     analyze_with(exchanges, Config::new(profile))
 }
@@ -37,6 +38,8 @@ pub fn analyze_with(exchanges: &[Exchange], cfg: Config) -> Vec<Verdict> {
     order.sort_by_key(|&i| (exchanges[i].started_ms(), exchanges[i].id));
     let mut session = Session::new(cfg);
     for &i in &order {
+        // Let time pass as it did on the wire, so waits settle exactly as in a live session.
+        session.tick(exchanges[i].started_ms());
         session.push(&exchanges[i]);
     }
     session.finish();
