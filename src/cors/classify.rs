@@ -193,11 +193,13 @@ pub fn classify(ex: &Exchange) -> Class {
         None => mk(Kind::NotCors, false),
         Some(_) if same_as_url() => mk(Kind::SameOrigin, false),
         Some(_) => {
-            let m = ex.request.method.as_str();
             let xhr = matches!(ex.resource_type.as_deref(), Some("xhr" | "fetch"));
-            // A cross-origin Origin on GET/HEAD only comes from cors mode; on other methods a
-            // plain form submission sends one too, so only call it CORS on other evidence.
-            let ambiguous = !(m == "GET" || m == "HEAD" || xhr);
+            // A cross-origin Origin on GET/HEAD only comes from cors mode. An HTML form can
+            // also send one, but only as a POST with form-safe headers; anything else is a
+            // script's request.
+            let ambiguous = ex.request.method == "POST"
+                && !xhr
+                && unsafe_header_names(h, Profile::Spec).is_empty();
             mk(Kind::Cors, ambiguous)
         }
     }
@@ -330,6 +332,9 @@ mod tests {
             assert_eq!((c.kind, c.is_preflight), (kind, pf), "{:?}", e.request);
         }
         assert!(classify(&ex("POST", api, &[("Origin", app)])).ambiguous);
+        assert!(!classify(&ex("PUT", api, &[("Origin", app)])).ambiguous);
+        let json = [("Origin", app), ("Content-Type", "application/json")];
+        assert!(!classify(&ex("POST", api, &json)).ambiguous);
     }
 
     #[test]
