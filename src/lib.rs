@@ -14,12 +14,15 @@
 //! - [`headless`]: `corscope headless` (JSON lines) and `corscope ca`.
 //! - [`cors`]: classification, pairing, checks, verdicts, diffs, fixes, lints.
 //! - [`har`]: HAR 1.2 model, import and export.
+//! - [`analyze`]: the `corscope analyze` command.
 //! - [`logging`]: tracing setup.
 
+pub mod analyze;
 pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod cors;
+pub mod har;
 pub mod headless;
 pub mod logging;
 pub mod proxy;
@@ -31,7 +34,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<i32> {
         Some(cli::Command::Headless(args)) => headless::run(&cli.proxy, &args),
         // No TUI yet: the default mode runs the proxy headless, without JSON lines.
         None => headless::run(&cli.proxy, &cli::HeadlessArgs { jsonl: None }),
-        Some(cli::Command::Analyze(_)) => anyhow::bail!("analyze is not built yet"),
+        Some(cli::Command::Analyze(args)) => Ok(analyze::run(&args, cli.proxy.profile)?),
         Some(cli::Command::Ca(args)) => headless::ca(&cli.proxy, &args),
     }
 }

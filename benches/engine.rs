@@ -1,0 +1,184 @@
+//! Engine cost: evaluations per second of a realistic preflight + actual pair, and the time
+//! to analyse a ~100 MB HAR (generated here, never committed).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use chrono::{TimeZone, Utc};
+use corscope::capture::{Exchange, Header, HeaderList, ResponseRecord};
+use corscope::cors::{self, Profile};
+use corscope::har::import::import_slice;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use std::time::Duration;
+
+fn hl(p: &[(&str, &str)]) -> HeaderList {
+    p.iter().map(|(n, v)| Header::new(*n, *v)).collect()
+}
+
+const UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/156.0.0.0 Safari/537.36";
+
+fn pair() -> (Exchange, Exchange) {
+    let started = Utc.timestamp_millis_opt(1_764_000_000_000).unwrap();
+    let url = "http://127.0.0.1:41002/api/items/42?n=1764000000000";
+    let mut pf = Exchange {
+        started,
+        ..Exchange::default()
+    };
+    pf.request.method = "OPTIONS".into();
+    pf.request.url = url.into();
+    pf.request.headers = hl(&[
+        ("Host", "127.0.0.1:41002"),
+        ("Connection", "keep-alive"),
+        ("Accept", "*/*"),
+        ("Access-Control-Request-Method", "PUT"),
+        (
+            "Access-Control-Request-Headers",
+            "authorization,content-type,x-trace-id",
+        ),
+        ("Origin", "http://127.0.0.1:41001"),
+        ("User-Agent", UA),
+        ("Sec-Fetch-Mode", "cors"),
+        ("Sec-Fetch-Site", "same-site"),
+        ("Sec-Fetch-Dest", "empty"),
+        ("Referer", "http://127.0.0.1:41001/"),
+        ("Accept-Encoding", "gzip, deflate, br, zstd"),
+        ("Accept-Language", "en-US,en;q=0.9"),
+    ]);
+    pf.response = Some(ResponseRecord {
+        status: 204,
+        headers: hl(&[
+            ("Server", "api"),
+            ("Date", "Wed, 25 Nov 2026 11:42:23 GMT"),
+            ("Access-Control-Allow-Origin", "http://127.0.0.1:41001"),
+            ("Access-Control-Allow-Credentials", "true"),
+            ("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE"),
+            (
+                "Access-Control-Allow-Headers",
+                "Authorization, Content-Type, X-Trace-Id",
+            ),
+            ("Access-Control-Max-Age", "600"),
+            ("Vary", "Origin"),
+        ]),
+        ..ResponseRecord::default()
+    });
+    let mut actual = pf.clone();
+    actual.request.method = "PUT".into();
+    actual.request.headers = hl(&[
+        ("Host", "127.0.0.1:41002"),
+        ("Connection", "keep-alive"),
+        ("Content-Length", "13"),
+        ("sec-ch-ua-platform", "\"Linux\""),
+        ("Authorization", "Bearer abc.def.ghi"),
+        ("User-Agent", UA),
+        ("Content-Type", "application/json"),
+        ("X-Trace-Id", "5f1c"),
+        ("Accept", "*/*"),
+        ("Origin", "http://127.0.0.1:41001"),
+        ("Sec-Fetch-Site", "same-site"),
+        ("Sec-Fetch-Mode", "cors"),
+        ("Sec-Fetch-Dest", "empty"),
+        ("Referer", "http://127.0.0.1:41001/"),
+        ("Accept-Encoding", "gzip, deflate, br, zstd"),
+        ("Accept-Language", "en-US,en;q=0.9"),
+        ("Cookie", "sid=1"),
+    ]);
+    actual.response = Some(ResponseRecord {
+        status: 200,
+        headers: hl(&[
+            ("Server", "api"),
+            ("Access-Control-Allow-Origin", "http://127.0.0.1:41001"),
+            ("Access-Control-Allow-Credentials", "true"),
+            ("Access-Control-Expose-Headers", "X-Trace-Id"),
+            ("Content-Type", "application/json"),
+            ("Vary", "Origin"),
+        ]),
+        ..ResponseRecord::default()
+    });
+    (pf, actual)
+}
+
+fn evaluations(c: &mut Criterion) {
+    let (pf, actual) = pair();
+    assert!(cors::evaluate(Some(&pf), &actual, Profile::Chrome).allowed());
+    let mut g = c.benchmark_group("evaluate");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("preflight+actual pair", |b| {
+        b.iter(|| cors::evaluate(Some(&pf), &actual, Profile::Chrome))
+    });
+    g.finish();
+    let mut g = c.benchmark_group("analyze");
+    g.throughput(Throughput::Elements(2));
+    g.bench_function("full verdicts for a pair", |b| {
+        let pair = [pf.clone(), actual.clone()];
+        b.iter(|| cors::analyze(&pair, Profile::Chrome))
+    });
+    g.finish();
+}
+
+/// A HAR of about `target` bytes: the Chromium fixtures' entries repeated with shifted
+/// times and distinct URLs, so pairing and the cache see realistic traffic.
+fn big_har(target: usize) -> Vec<u8> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/chromium");
+    let mut entries: Vec<serde_json::Value> = Vec::new();
+    for f in [
+        "chromium-baseline.har",
+        "random-seed-1.har",
+        "random-seed-2.har",
+    ] {
+        let text = std::fs::read_to_string(format!("{dir}/{f}")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        entries.extend(v["log"]["entries"].as_array().unwrap().iter().cloned());
+    }
+    let mut out = Vec::with_capacity(target + 1_000_000);
+    out.extend_from_slice(
+        br#"{"log":{"version":"1.2","creator":{"name":"bench","version":"1"},"entries":["#,
+    );
+    let base = Utc.timestamp_millis_opt(1_764_000_000_000).unwrap();
+    let mut round = 0u64;
+    let mut first = true;
+    while out.len() < target {
+        for (i, e) in entries.iter().enumerate() {
+            let mut e = e.clone();
+            let t = base + chrono::Duration::milliseconds((round * 60_000 + i as u64 * 3) as i64);
+            e["startedDateTime"] = t
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                .into();
+            let url = e["request"]["url"]
+                .as_str()
+                .unwrap()
+                .replace("/case/", &format!("/r{round}/case/"));
+            e["request"]["url"] = url.into();
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            serde_json::to_writer(&mut out, &e).unwrap();
+        }
+        round += 1;
+    }
+    out.extend_from_slice(b"]}}");
+    out
+}
+
+fn big_file(c: &mut Criterion) {
+    let har = big_har(100 * 1024 * 1024);
+    let mb = har.len() as f64 / (1024.0 * 1024.0);
+    let mut g = c.benchmark_group("har");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(40));
+    g.throughput(Throughput::Bytes(har.len() as u64));
+    g.bench_function(format!("import+analyze {mb:.0} MB"), |b| {
+        b.iter_batched(
+            || (),
+            |_| {
+                let imp = import_slice(&har).unwrap();
+                let v = cors::analyze(&imp.exchanges, Profile::Chrome);
+                assert_eq!(v.len(), imp.exchanges.len());
+                v.len()
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, evaluations, big_file);
+criterion_main!(benches);

@@ -1,0 +1,1458 @@
+//! Pairing and the incremental engine: links each preflight to its actual request (same URL,
+//! Origin, method = ACRM, close in time, same client), links actual requests that rode a
+//! cached preflight (per-profile cache model), follows redirect chains hop by hop, and
+//! settles preflights and redirects whose follow-up never came. [`Session`] is what the live
+//! proxy feeds; [`crate::cors::analyze`] runs the same session over a whole HAR.
+//!
+//! Lookups are indexed by URL, and per-URL lists are pruned to the pairing window, so
+//! pushing an exchange costs O(requests to that URL within the window).
+
+use crate::capture::{Exchange, ExchangeId, HeaderList};
+use crate::cors::check::{
+    basic_headers, cors_check, exposed_headers, is_redirect_status, preflight_check, AllowList,
+    Failure, FailureKind,
+};
+use crate::cors::classify::{
+    classify, infer_credentials, needs, strip_fragment, url_origin, Class, Credentials, Kind, Role,
+};
+use crate::cors::diff::{origin_diff, preflight_diff, Source};
+use crate::cors::fix::{explain, fix, Context};
+use crate::cors::lint::{authorization_via_wildcard, reflects_any_origin, response_lints};
+use crate::cors::profile::Profile;
+use crate::cors::verdict::{
+    chrome_detail, chrome_message, firefox_reason, resource_word, OtherOutcome, Outcome,
+    PreflightUse, RedirectInfo, Stage, Verdict,
+};
+use std::collections::HashMap;
+
+/// How long, by default, a preflight waits for its actual request before the engine calls
+/// it blocked. Browsers send the actual request right after a passing preflight; 2 s covers
+/// a slow page without leaving the user staring at "pending".
+pub const DEFAULT_PREFLIGHT_WAIT_MS: i64 = 2_000;
+
+/// How far apart (ms) a preflight and its actual request, or a redirect and its next hop,
+/// may be and still be linked.
+pub const DEFAULT_PAIRING_WINDOW_MS: i64 = 10_000;
+
+/// Engine settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// The browser modelled.
+    pub profile: Profile,
+    /// See [`DEFAULT_PREFLIGHT_WAIT_MS`].
+    pub preflight_wait_ms: i64,
+    /// See [`DEFAULT_PAIRING_WINDOW_MS`].
+    pub pairing_window_ms: i64,
+    /// False when the recording strips `Cookie`/`Authorization` (Chrome DevTools HAR
+    /// exports): a request without them then has an unknown credentials mode.
+    pub credentials_visible: bool,
+}
+
+impl Config {
+    /// Defaults for `profile`.
+    pub fn new(profile: Profile) -> Self {
+        Self {
+            profile,
+            preflight_wait_ms: DEFAULT_PREFLIGHT_WAIT_MS,
+            pairing_window_ms: DEFAULT_PAIRING_WINDOW_MS,
+            credentials_visible: true,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::new(Profile::default())
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Chain {
+    first_url: String,
+    page_origin: String,
+    previous: usize,
+    hop: u32,
+}
+
+#[derive(Debug)]
+struct PreflightState {
+    acrm: String,
+    acrh: Vec<String>,
+    status: Option<u16>,
+    response: HeaderList,
+    paired: Option<usize>,
+    settled: bool,
+}
+
+#[derive(Debug)]
+struct Node {
+    id: ExchangeId,
+    started: i64,
+    client: Option<String>,
+    class: Class,
+    method: String,
+    url: String,
+    resource: &'static str,
+    chain: Option<Chain>,
+    pf: Option<PreflightState>,
+    /// Credentials mode of a CORS request (chain-wide: once included, always included).
+    include: bool,
+    /// For a 3xx hop: the next hop was seen.
+    followed: bool,
+    /// For a 3xx hop: waiting for its next hop.
+    awaiting: bool,
+    settled: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct CacheEntry {
+    preflight: usize,
+    expires: i64,
+    include: bool,
+}
+
+/// The incremental engine. Push exchanges in the order they started; each push returns the
+/// verdicts it created or changed. [`Session::tick`] settles waits by the clock you pass in;
+/// [`Session::finish`] settles everything (end of a HAR).
+#[derive(Debug)]
+pub struct Session {
+    cfg: Config,
+    nodes: Vec<Node>,
+    verdicts: Vec<Verdict>,
+    open_preflights: HashMap<String, Vec<usize>>,
+    cache: HashMap<String, Vec<CacheEntry>>,
+    redirects: HashMap<String, Vec<usize>>,
+    actuals: HashMap<String, Vec<usize>>,
+    echoes: HashMap<String, Vec<String>>,
+    waiting: Vec<usize>,
+}
+
+fn client_host(addr: Option<&str>) -> Option<String> {
+    let a = addr?;
+    let host = match a.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) && !h.is_empty() => h,
+        _ => a,
+    };
+    Some(host.trim_matches(['[', ']']).to_owned())
+}
+
+fn same_client(a: &Option<String>, b: &Option<String>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a == b,
+        _ => true,
+    }
+}
+
+fn location_of(ex: &Exchange) -> Option<String> {
+    let resp = ex.response.as_ref()?;
+    if !is_redirect_status(resp.status) {
+        return None;
+    }
+    let loc = resp.headers.first("location")?.trim();
+    let base = url::Url::parse(&ex.request.url).ok()?;
+    let mut u = base.join(loc).ok()?;
+    u.set_fragment(None);
+    Some(u.to_string())
+}
+
+fn has_userinfo(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|u| !u.username().is_empty() || u.password().is_some())
+}
+
+impl Session {
+    /// An empty session.
+    pub fn new(cfg: Config) -> Self {
+        Self {
+            cfg,
+            nodes: Vec::new(),
+            verdicts: Vec::new(),
+            open_preflights: HashMap::new(),
+            cache: HashMap::new(),
+            redirects: HashMap::new(),
+            actuals: HashMap::new(),
+            echoes: HashMap::new(),
+            waiting: Vec::new(),
+        }
+    }
+
+    /// The profile verdicts are computed for.
+    pub fn profile(&self) -> Profile {
+        self.cfg.profile
+    }
+
+    /// Every verdict so far, in push order.
+    pub fn verdicts(&self) -> &[Verdict] {
+        &self.verdicts
+    }
+
+    /// Take the verdicts out, in push order.
+    pub fn into_verdicts(self) -> Vec<Verdict> {
+        self.verdicts
+    }
+
+    /// Judge a finished exchange. Returns the new verdict and every earlier verdict that
+    /// changed because of it (a preflight learns its actual request, a redirect its next hop).
+    pub fn push(&mut self, ex: &Exchange) -> Vec<Verdict> {
+        let changed = self.push_inner(ex);
+        changed
+            .into_iter()
+            .map(|i| self.verdicts[i].clone())
+            .collect()
+    }
+
+    /// Settle the preflights and redirects that waited `preflight_wait_ms` without a
+    /// follow-up, as of `now_ms` (milliseconds since the Unix epoch).
+    pub fn tick(&mut self, now_ms: i64) -> Vec<Verdict> {
+        let wait = self.cfg.preflight_wait_ms;
+        let out = self.settle_where(|n| n.started.saturating_add(wait) <= now_ms);
+        self.forget_stale(now_ms);
+        out
+    }
+
+    /// Number of exchanges pushed so far.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// True before the first push.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Drop index entries nothing can link to any more (older than the pairing window, and
+    /// expired cache entries), so the indexes stay as small as the recent traffic.
+    fn forget_stale(&mut self, now_ms: i64) {
+        let window = self.cfg.pairing_window_ms;
+        let nodes = &self.nodes;
+        let fresh = |i: &usize| now_ms.saturating_sub(nodes[*i].started) <= window;
+        for map in [
+            &mut self.open_preflights,
+            &mut self.redirects,
+            &mut self.actuals,
+        ] {
+            map.retain(|_, list| {
+                list.retain(fresh);
+                !list.is_empty()
+            });
+        }
+        self.cache.retain(|_, list| {
+            list.retain(|e| e.expires > now_ms);
+            !list.is_empty()
+        });
+    }
+
+    /// Settle everything still waiting (end of input).
+    pub fn finish(&mut self) -> Vec<Verdict> {
+        self.settle_where(|_| true)
+    }
+
+    fn settle_where(&mut self, due: impl Fn(&Node) -> bool) -> Vec<Verdict> {
+        let waiting = std::mem::take(&mut self.waiting);
+        let mut out = Vec::new();
+        for i in waiting {
+            if due(&self.nodes[i]) {
+                self.nodes[i].settled = true;
+                if let Some(pf) = self.nodes[i].pf.as_mut() {
+                    pf.settled = true;
+                }
+                self.rejudge(i);
+                out.push(self.verdicts[i].clone());
+            } else {
+                self.waiting.push(i);
+            }
+        }
+        out
+    }
+
+    fn push_inner(&mut self, ex: &Exchange) -> Vec<usize> {
+        let idx = self.nodes.len();
+        let class = classify(ex);
+        let url = strip_fragment(&ex.request.url).to_owned();
+        let resource = resource_word(
+            ex.resource_type.as_deref(),
+            ex.request.headers.first("sec-fetch-dest"),
+        );
+        let pf = class.is_preflight.then(|| {
+            let h = &ex.request.headers;
+            PreflightState {
+                acrm: h
+                    .first("access-control-request-method")
+                    .map(|m| m.trim().to_owned())
+                    .unwrap_or_default(),
+                acrh: {
+                    let mut v: Vec<String> = h
+                        .get_all("access-control-request-headers")
+                        .flat_map(|l| l.split(','))
+                        .map(|s| s.trim().to_ascii_lowercase())
+                        .filter(|s| !s.is_empty())
+                        .collect();
+                    v.dedup();
+                    v
+                },
+                status: ex.response.as_ref().map(|r| r.status),
+                response: ex
+                    .response
+                    .as_ref()
+                    .map(|r| r.headers.clone())
+                    .unwrap_or_default(),
+                paired: None,
+                settled: false,
+            }
+        });
+        self.nodes.push(Node {
+            id: ex.id,
+            started: ex.started_ms(),
+            client: client_host(ex.client_addr.as_deref()),
+            class,
+            method: ex.request.method.clone(),
+            url,
+            resource,
+            chain: None,
+            pf,
+            include: false,
+            followed: false,
+            awaiting: false,
+            settled: false,
+        });
+        self.verdicts.push(self.placeholder(idx));
+        let mut changed = vec![idx];
+        let kind = self.nodes[idx].class.kind;
+        if self.nodes[idx].class.is_preflight {
+            self.link_chain(idx, false, &mut changed);
+            let url = self.nodes[idx].url.clone();
+            self.open_preflights.entry(url).or_default().push(idx);
+            self.waiting.push(idx);
+            self.verdicts[idx] = self.judge_preflight(idx);
+        } else if kind == Kind::Cors {
+            self.link_chain(idx, true, &mut changed);
+            self.push_actual(idx, ex, &mut changed);
+        } else {
+            self.link_chain(idx, true, &mut changed);
+            if kind == Kind::SameOrigin {
+                self.register_redirect(idx, ex);
+            }
+            self.verdicts[idx] = self.judge_other(idx, ex);
+        }
+        changed.sort_unstable();
+        changed.dedup();
+        changed
+    }
+
+    fn placeholder(&self, idx: usize) -> Verdict {
+        let n = &self.nodes[idx];
+        Verdict {
+            exchange: n.id,
+            kind: n.class.kind,
+            role: None,
+            outcome: Outcome::Pending,
+            paired_with: None,
+            preflight: None,
+            redirect: None,
+            method: n.method.clone(),
+            url: n.url.clone(),
+            origin: n.class.origin.clone(),
+            credentials: None,
+            chrome_error: None,
+            chrome_message: None,
+            chrome_message_alternatives: Vec::new(),
+            firefox_reason: None,
+            explanation: String::new(),
+            diff: Vec::new(),
+            fix: None,
+            lints: Vec::new(),
+            readable_headers: None,
+            other_outcome: None,
+            notes: Vec::new(),
+        }
+    }
+
+    fn prune(list: &mut Vec<usize>, nodes: &[Node], now: i64, window: i64) {
+        list.retain(|&i| now.saturating_sub(nodes[i].started) <= window);
+    }
+
+    /// Link a request to the 3xx hop that pointed at its URL.
+    fn link_chain(&mut self, idx: usize, consume: bool, changed: &mut Vec<usize>) {
+        let (url, started, origin) = {
+            let n = &self.nodes[idx];
+            (n.url.clone(), n.started, n.class.origin.clone())
+        };
+        let window = self.cfg.pairing_window_ms;
+        let Some(list) = self.redirects.get_mut(&url) else {
+            return;
+        };
+        Self::prune(list, &self.nodes, started, window);
+        let nodes = &self.nodes;
+        let me = &nodes[idx];
+        let pos = list.iter().position(|&h| {
+            let hop = &nodes[h];
+            let page = hop
+                .chain
+                .as_ref()
+                .map(|c| c.page_origin.clone())
+                .or_else(|| hop.class.origin.clone())
+                .or_else(|| url_origin(&hop.url));
+            let origin_ok = match (&origin, &hop.class.origin) {
+                (None, _) => me.class.kind != Kind::Cors,
+                (Some(o), _) if o == "null" => true,
+                (Some(o), Some(ho)) if o == ho => true,
+                (Some(o), _) => Some(o) == page.as_ref(),
+            };
+            hop.started <= started && same_client(&hop.client, &me.client) && origin_ok
+        });
+        let Some(pos) = pos else { return };
+        let h = list[pos];
+        if consume {
+            list.remove(pos);
+        }
+        let hop = &self.nodes[h];
+        let chain = Chain {
+            first_url: hop
+                .chain
+                .as_ref()
+                .map_or_else(|| hop.url.clone(), |c| c.first_url.clone()),
+            page_origin: hop
+                .chain
+                .as_ref()
+                .map(|c| c.page_origin.clone())
+                .or_else(|| hop.class.origin.clone())
+                .or_else(|| url_origin(&hop.url))
+                .unwrap_or_else(|| "null".to_owned()),
+            previous: h,
+            hop: hop.chain.as_ref().map_or(1, |c| c.hop + 1),
+        };
+        let inherited = hop.include;
+        self.nodes[idx].chain = Some(chain);
+        self.nodes[idx].include |= inherited;
+        if !self.nodes[h].followed {
+            self.nodes[h].followed = true;
+            self.nodes[h].awaiting = false;
+            self.waiting.retain(|&w| w != h);
+            self.rejudge(h);
+            changed.push(h);
+        }
+    }
+
+    fn register_redirect(&mut self, idx: usize, ex: &Exchange) {
+        if let Some(target) = location_of(ex) {
+            let window = self.cfg.pairing_window_ms;
+            let started = self.nodes[idx].started;
+            let list = self.redirects.entry(target).or_default();
+            Self::prune(list, &self.nodes, started, window);
+            list.push(idx);
+        }
+    }
+
+    fn push_actual(&mut self, idx: usize, ex: &Exchange, changed: &mut Vec<usize>) {
+        let profile = self.cfg.profile;
+        let window = self.cfg.pairing_window_ms;
+        let need = needs(ex, profile);
+        let (url, started) = (self.nodes[idx].url.clone(), self.nodes[idx].started);
+        // Pair with an open preflight: exact ACRH first, then the oldest.
+        let mut paired = None;
+        if let Some(list) = self.open_preflights.get_mut(&url) {
+            Self::prune(list, &self.nodes, started, window);
+            let nodes = &self.nodes;
+            let me = &nodes[idx];
+            let fits = |&&p: &&usize| {
+                let n = &nodes[p];
+                let Some(pf) = n.pf.as_ref() else {
+                    return false;
+                };
+                let origin_ok = n.class.origin == me.class.origin
+                    || (me.class.origin.as_deref() == Some("null") && n.chain.is_some());
+                pf.paired.is_none()
+                    && n.started <= started
+                    && pf.acrm == me.method
+                    && origin_ok
+                    && same_client(&n.client, &me.client)
+            };
+            paired = list
+                .iter()
+                .filter(fits)
+                .find(|&&p| {
+                    self.nodes[p]
+                        .pf
+                        .as_ref()
+                        .is_some_and(|pf| pf.acrh == need.unsafe_headers)
+                })
+                .or_else(|| list.iter().find(fits))
+                .copied();
+            if let Some(p) = paired {
+                list.retain(|&x| x != p);
+            }
+        }
+        let authorization_preflighted = paired.is_some_and(|p| {
+            self.nodes[p]
+                .pf
+                .as_ref()
+                .is_some_and(|pf| pf.acrh.iter().any(|h| h == "authorization"))
+        });
+        let mut creds = infer_credentials(ex, authorization_preflighted);
+        if !self.cfg.credentials_visible && !creds.is_include() {
+            creds = Credentials::unknown(
+                "no Cookie in the recording, but its exporter strips cookies: mode unknown",
+            );
+        }
+        self.nodes[idx].include |= creds.is_include();
+        let include = self.nodes[idx].include;
+        let mut cached = None;
+        if let Some(p) = paired {
+            if let Some(pf) = self.nodes[p].pf.as_mut() {
+                pf.paired = Some(idx);
+            }
+            self.waiting.retain(|&w| w != p);
+            self.verdicts[p] = self.judge_preflight(p);
+            changed.push(p);
+            if self.verdicts[p].outcome == Outcome::Allowed {
+                self.add_cache(p, include);
+            }
+        } else if need.preflight() {
+            cached = self.cache_lookup(idx, &need.unsafe_headers, include);
+        }
+        let pre = match (paired, cached) {
+            (Some(p), _) => Some((p, PreflightUse::Paired)),
+            (None, Some(p)) => Some((p, PreflightUse::Cached)),
+            (None, None) if need.preflight() => None,
+            _ => None,
+        };
+        let mut v = self.judge_actual(idx, ex, pre, need.preflight(), creds);
+        self.track_echo(idx, ex, &mut v);
+        if pre.is_some() && v.outcome.is_blocked() {
+            // Fetch: a failed CORS-with-preflight fetch clears the cache entries for its URL.
+            self.cache.remove(&url);
+        }
+        self.verdicts[idx] = v;
+        if self.verdicts[idx].outcome == Outcome::Pending {
+            self.nodes[idx].awaiting = true;
+            self.waiting.push(idx);
+            self.register_redirect(idx, ex);
+        }
+        // A passing preflight left unpaired may now count as a repeat of this request's.
+        let list = self.actuals.entry(url.clone()).or_default();
+        Self::prune(list, &self.nodes, started, window);
+        list.push(idx);
+        if let Some(open) = self.open_preflights.get(&url) {
+            let settled: Vec<usize> = open
+                .iter()
+                .copied()
+                .filter(|&p| {
+                    self.nodes[p]
+                        .pf
+                        .as_ref()
+                        .is_some_and(|pf| pf.settled && pf.paired.is_none())
+                })
+                .collect();
+            for p in settled {
+                let before = self.verdicts[p].clone();
+                self.rejudge(p);
+                if self.verdicts[p] != before {
+                    changed.push(p);
+                }
+            }
+        }
+    }
+
+    fn add_cache(&mut self, p: usize, include: bool) {
+        let n = &self.nodes[p];
+        let Some(pf) = n.pf.as_ref() else { return };
+        let max_age = crate::cors::check::parse_max_age(&pf.response, self.cfg.profile);
+        let expires = n
+            .started
+            .saturating_add(i64::try_from(max_age.saturating_mul(1000)).unwrap_or(i64::MAX));
+        let key = n.url.clone();
+        let list = self.cache.entry(key).or_default();
+        let now = n.started;
+        list.retain(|e| e.expires > now);
+        list.push(CacheEntry {
+            preflight: p,
+            expires,
+            include,
+        });
+    }
+
+    fn cache_lookup(&mut self, idx: usize, names: &[String], include: bool) -> Option<usize> {
+        let (url, started) = (&self.nodes[idx].url, self.nodes[idx].started);
+        let list = self.cache.get_mut(url)?;
+        list.retain(|e| e.expires > started);
+        let me = &self.nodes[idx];
+        list.iter()
+            .rev()
+            .find(|e| {
+                let p = &self.nodes[e.preflight];
+                let Some(pf) = p.pf.as_ref() else {
+                    return false;
+                };
+                if p.class.origin != me.class.origin || (include && !e.include) {
+                    return false;
+                }
+                let cred = e.include;
+                let methods = AllowList::parse(&pf.response, "access-control-allow-methods");
+                let headers = AllowList::parse(&pf.response, "access-control-allow-headers");
+                let (Ok(m), Ok(h)) = (methods, headers) else {
+                    return false;
+                };
+                let method_ok = crate::cors::safelist::is_safelisted_method(&me.method)
+                    || m.contains_exact(&me.method)
+                    || pf.acrm == me.method
+                    || (!cred && m.has_wildcard());
+                let headers_ok = names.iter().all(|n| {
+                    h.contains_ci(n)
+                        || pf.acrh.contains(n)
+                        || (!cred
+                            && h.has_wildcard()
+                            && !(n == "authorization" && self.cfg.profile == Profile::Spec))
+                });
+                method_ok && headers_ok
+            })
+            .map(|e| e.preflight)
+    }
+
+    fn track_echo(&mut self, idx: usize, ex: &Exchange, v: &mut Verdict) {
+        let Some(resp) = ex.response.as_ref() else {
+            return;
+        };
+        let Some(origin) = self.nodes[idx].class.origin.as_deref() else {
+            return;
+        };
+        let acao = crate::cors::check::combined(&resp.headers, "access-control-allow-origin");
+        let acac = crate::cors::check::combined(&resp.headers, "access-control-allow-credentials");
+        if origin == "null" || acao.as_deref() != Some(origin) || acac.as_deref() != Some("true") {
+            return;
+        }
+        let Some(server) = url_origin(&self.nodes[idx].url) else {
+            return;
+        };
+        let seen = self.echoes.entry(server).or_default();
+        if seen.len() < 2 && !seen.iter().any(|o| o == origin) {
+            seen.push(origin.to_owned());
+        }
+        if seen.len() >= 2 {
+            v.lints.push(reflects_any_origin());
+        }
+    }
+
+    /// Recompute a verdict that depends on later traffic (preflights, redirect hops).
+    fn rejudge(&mut self, i: usize) {
+        if self.nodes[i].pf.is_some() {
+            self.verdicts[i] = self.judge_preflight(i);
+            return;
+        }
+        let v = &mut self.verdicts[i];
+        if self.nodes[i].followed {
+            if v.outcome == Outcome::Pending || v.outcome == Outcome::Unknown {
+                v.outcome = Outcome::Allowed;
+                v.explanation =
+                    "The redirect passed the CORS check and the browser followed it.".to_owned();
+            }
+        } else if self.nodes[i].settled && v.outcome == Outcome::Pending {
+            v.outcome = Outcome::Unknown;
+            v.explanation = "The redirect passed the CORS check but no next hop followed: with redirect: 'manual' the page got an opaque-redirect response (allowed), with redirect: 'error' the fetch was rejected; the wire does not say which.".to_owned();
+        }
+    }
+
+    fn message_parts(&self, idx: usize) -> (Option<String>, String) {
+        let n = &self.nodes[idx];
+        match &n.chain {
+            Some(c) => (Some(c.first_url.clone()), c.page_origin.clone()),
+            None => (
+                None,
+                n.class.origin.clone().unwrap_or_else(|| "null".into()),
+            ),
+        }
+    }
+
+    fn fill_failure(&self, idx: usize, v: &mut Verdict, f: &Failure, status: u16, include: bool) {
+        let n = &self.nodes[idx];
+        let (from, page_origin) = self.message_parts(idx);
+        v.chrome_error = Some(f.kind.chrome_name(f.preflight));
+        v.chrome_message = chrome_message(f, n.resource, &n.url, from.as_deref(), &page_origin);
+        v.firefox_reason = firefox_reason(f, &n.url, status);
+        let origin = n.class.origin.as_deref().unwrap_or("null");
+        let ctx = Context {
+            origin,
+            response_to: if n.pf.is_some() { "OPTIONS" } else { &n.method },
+            url: &n.url,
+            include,
+        };
+        v.explanation = explain(f, &ctx);
+        v.fix = fix(f, &ctx);
+    }
+
+    fn judge_preflight(&self, idx: usize) -> Verdict {
+        let profile = self.cfg.profile;
+        let n = &self.nodes[idx];
+        let mut v = self.placeholder(idx);
+        v.role = Some(Role::Preflight);
+        v.redirect = n.chain.as_ref().map(|c| self.redirect_info(c));
+        let Some(pf) = n.pf.as_ref() else { return v };
+        let origin = n.class.origin.as_deref().unwrap_or("null");
+        let names = || pf.acrh.iter().map(String::as_str);
+        let Some(status) = pf.status else {
+            v.outcome = if pf.settled || pf.paired.is_some() {
+                Outcome::Blocked {
+                    stage: Stage::Preflight,
+                }
+            } else {
+                Outcome::Pending
+            };
+            v.explanation = "The preflight got no response (network error).".to_owned();
+            return v;
+        };
+        let check = |include: bool| {
+            preflight_check(
+                status,
+                &pf.response,
+                origin,
+                &pf.acrm,
+                names(),
+                include,
+                profile,
+            )
+        };
+        let (result, include, creds) = match pf.paired {
+            Some(a) => {
+                let include = self.nodes[a].include;
+                v.paired_with = Some(self.nodes[a].id);
+                let creds = self.verdicts[a].credentials.clone().unwrap_or_else(|| {
+                    if include {
+                        Credentials::include("from the actual request")
+                    } else {
+                        Credentials::not_include("from the actual request")
+                    }
+                });
+                (check(include), include, creds)
+            }
+            None if !pf.settled => {
+                v.outcome = Outcome::Pending;
+                v.explanation = "Waiting for the actual request.".to_owned();
+                v.diff = preflight_diff(status, &pf.response, origin, &pf.acrm, names(), false, profile);
+                return v;
+            }
+            None => match check(false) {
+                Err(f) => (Err(f), false, Credentials::not_include("actual request not sent")),
+                // Another preflight's request (or a cached one) went out: a repeat.
+                Ok(g) if self.repeated(idx) => (
+                    Ok(g),
+                    false,
+                    Credentials::not_include("actual request not seen"),
+                ),
+                Ok(_) => match check(true) {
+                    Err(f) => (
+                        Err(f),
+                        true,
+                        Credentials::include(
+                            "actual request not sent, and only a credentialed request fails this preflight",
+                        ),
+                    ),
+                    Ok(_) => {
+                        let f = Failure {
+                            kind: FailureKind::ActualNotSent,
+                            hint: String::new(),
+                            preflight: true,
+                        };
+                        (Err(f), false, Credentials::not_include("actual request not sent"))
+                    }
+                },
+            },
+        };
+        v.credentials = Some(creds);
+        v.diff = preflight_diff(
+            status,
+            &pf.response,
+            origin,
+            &pf.acrm,
+            names(),
+            include,
+            profile,
+        );
+        v.lints = response_lints(&HeaderList::default(), &pf.response, true, profile);
+        match result {
+            Ok(grant) => {
+                v.outcome = Outcome::Allowed;
+                v.explanation = if pf.paired.is_some() {
+                    "The preflight passed; the browser sent the actual request.".to_owned()
+                } else {
+                    "The preflight passed; it repeats another preflight for the same request (no-store / reload fetches skip the preflight cache).".to_owned()
+                };
+                if grant.authorization_via_wildcard {
+                    v.lints.push(authorization_via_wildcard());
+                    v.notes.push("Chrome 156 and Firefox ESR 153 let Access-Control-Allow-Headers: * cover Authorization; the Fetch standard does not (blocked under --profile spec).".to_owned());
+                }
+                if let Err(f) = check(!include) {
+                    v.other_outcome = Some(other(!include, Some(&f), n.resource));
+                }
+            }
+            Err(f) => {
+                v.outcome = Outcome::Blocked {
+                    stage: Stage::Preflight,
+                };
+                self.fill_failure(idx, &mut v, &f, status, include);
+                if f.kind == FailureKind::ActualNotSent {
+                    v.chrome_error = None;
+                } else if pf.paired.is_none() {
+                    v.chrome_message_alternatives = self.alternatives(idx, status, include);
+                    let primary = v.chrome_message.clone();
+                    v.chrome_message_alternatives
+                        .retain(|m| Some(m) != primary.as_ref());
+                } else if pf.paired.is_some() && check(!include).is_ok() {
+                    v.other_outcome = Some(other(!include, None, n.resource));
+                }
+                if profile == Profile::Spec
+                    && f.kind == FailureKind::HeaderDisallowed
+                    && f.hint == "authorization"
+                    && preflight_check(
+                        status,
+                        &pf.response,
+                        origin,
+                        &pf.acrm,
+                        names(),
+                        include,
+                        Profile::Chrome,
+                    )
+                    .is_ok()
+                {
+                    v.notes.push("Chrome 156 and Firefox ESR 153 let Access-Control-Allow-Headers: * cover Authorization and would allow this.".to_owned());
+                }
+            }
+        }
+        v
+    }
+
+    /// For a preflight whose request never came: the console lines Chrome could have printed
+    /// in either credentials mode and for any of the refused headers (Chrome names the first
+    /// refused header in the request's own header order, which only the request shows).
+    fn alternatives(&self, idx: usize, status: u16, include: bool) -> Vec<String> {
+        let n = &self.nodes[idx];
+        let Some(pf) = n.pf.as_ref() else {
+            return Vec::new();
+        };
+        let origin = n.class.origin.as_deref().unwrap_or("null");
+        let (from, page_origin) = self.message_parts(idx);
+        let profile = self.cfg.profile;
+        let mut out: Vec<String> = Vec::new();
+        for mode in [include, !include] {
+            let names = pf.acrh.iter().map(String::as_str);
+            let Err(f) =
+                preflight_check(status, &pf.response, origin, &pf.acrm, names, mode, profile)
+            else {
+                continue;
+            };
+            let mut failures = vec![f.clone()];
+            if f.kind == FailureKind::HeaderDisallowed {
+                for name in &pf.acrh {
+                    let one = std::iter::once(name.as_str());
+                    if let Err(g) =
+                        preflight_check(status, &pf.response, origin, &pf.acrm, one, mode, profile)
+                    {
+                        failures.push(g);
+                    }
+                }
+            }
+            for g in failures {
+                if let Some(m) =
+                    chrome_message(&g, n.resource, &n.url, from.as_deref(), &page_origin)
+                {
+                    if !out.contains(&m) {
+                        out.push(m);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn repeated(&self, idx: usize) -> bool {
+        let n = &self.nodes[idx];
+        let Some(pf) = n.pf.as_ref() else {
+            return false;
+        };
+        let window = self.cfg.pairing_window_ms;
+        self.actuals.get(&n.url).is_some_and(|l| {
+            l.iter().any(|&a| {
+                let m = &self.nodes[a];
+                m.started >= n.started
+                    && m.started - n.started <= window
+                    && m.method == pf.acrm
+                    && same_client(&m.client, &n.client)
+            })
+        })
+    }
+
+    fn redirect_info(&self, c: &Chain) -> RedirectInfo {
+        RedirectInfo {
+            from: c.first_url.clone(),
+            previous: self.nodes[c.previous].id,
+            hop: c.hop,
+        }
+    }
+
+    fn judge_actual(
+        &self,
+        idx: usize,
+        ex: &Exchange,
+        pre: Option<(usize, PreflightUse)>,
+        needs_preflight: bool,
+        creds: Credentials,
+    ) -> Verdict {
+        let profile = self.cfg.profile;
+        let n = &self.nodes[idx];
+        let include = n.include;
+        let mut v = self.placeholder(idx);
+        v.redirect = n.chain.as_ref().map(|c| self.redirect_info(c));
+        v.role = Some(if pre.is_some() || needs_preflight {
+            Role::Actual
+        } else {
+            Role::Simple
+        });
+        v.credentials = Some(if include && !creds.is_include() {
+            Credentials::include("an earlier hop of this redirect chain carried credentials")
+        } else {
+            creds
+        });
+        match pre {
+            Some((p, kind)) => {
+                v.paired_with = Some(self.nodes[p].id);
+                v.preflight = Some(kind);
+            }
+            None if needs_preflight => {
+                v.preflight = Some(PreflightUse::NotSeen);
+                v.notes.push("This request needed a preflight but none was seen: the browser used one cached before the capture (or the preflight went elsewhere).".to_owned());
+            }
+            None => {}
+        }
+        if let Some((p, PreflightUse::Paired)) = pre {
+            if let Outcome::Blocked { .. } = self.verdicts[p].outcome {
+                let pv = &self.verdicts[p];
+                v.outcome = Outcome::Blocked {
+                    stage: Stage::Preflight,
+                };
+                v.chrome_error = pv.chrome_error;
+                v.chrome_message = pv.chrome_message.clone();
+                v.firefox_reason = pv.firefox_reason.clone();
+                v.explanation = format!(
+                    "Its preflight failed under the {profile:?} profile, so the browser would not have sent it: {}",
+                    pv.explanation
+                );
+                v.fix = pv.fix.clone();
+                return v;
+            }
+        }
+        let Some(resp) = ex.response.as_ref() else {
+            v.outcome = Outcome::Unknown;
+            v.explanation = format!(
+                "No response was received{}.",
+                ex.error
+                    .as_deref()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default()
+            );
+            return v;
+        };
+        let origin = n.class.origin.as_deref().unwrap_or("null");
+        let location = location_of(ex);
+        let source = if location.is_some() {
+            Source::Redirect
+        } else {
+            Source::Actual
+        };
+        v.diff = origin_diff(&resp.headers, origin, include, source);
+        v.lints = response_lints(&ex.request.headers, &resp.headers, false, profile);
+        if profile == Profile::Chrome
+            && ex.request.headers.iter().any(|h| {
+                !h.value.is_ascii()
+                    && crate::cors::safelist::is_safelisted_request_header(
+                        &h.name, &h.value, profile,
+                    )
+            })
+        {
+            v.notes.push("Firefox treats non-ASCII bytes in a safelisted header as unsafe and would send a preflight here.".to_owned());
+        }
+        let result = cors_check(&resp.headers, origin, include);
+        let other_result = cors_check(&resp.headers, origin, !include);
+        match (&result, &other_result) {
+            (Ok(()), Err(f)) => v.other_outcome = Some(other(!include, Some(f), n.resource)),
+            (Err(_), Ok(())) => v.other_outcome = Some(other(!include, None, n.resource)),
+            _ => {}
+        }
+        match result {
+            Err(f) => {
+                if n.class.ambiguous {
+                    v.outcome = Outcome::Unknown;
+                    self.fill_failure(idx, &mut v, &f, resp.status, include);
+                    v.explanation = format!(
+                        "Without Sec-Fetch headers this could be a form submission (no CORS) or a fetch(); if it was a fetch(): {}",
+                        v.explanation
+                    );
+                    return v;
+                }
+                v.outcome = Outcome::Blocked {
+                    stage: if location.is_some() {
+                        Stage::Redirect
+                    } else {
+                        Stage::Actual
+                    },
+                };
+                self.fill_failure(idx, &mut v, &f, resp.status, include);
+            }
+            Ok(()) => match location {
+                Some(loc) => {
+                    let cross = url_origin(&loc) != url_origin(&n.url);
+                    if has_userinfo(&loc) && cross {
+                        let f = Failure {
+                            kind: FailureKind::RedirectContainsCredentials,
+                            hint: loc,
+                            preflight: false,
+                        };
+                        v.outcome = Outcome::Blocked {
+                            stage: Stage::Redirect,
+                        };
+                        self.fill_failure(idx, &mut v, &f, resp.status, include);
+                    } else {
+                        v.outcome = Outcome::Pending;
+                        v.explanation =
+                            "The redirect passed the CORS check; waiting for the next hop."
+                                .to_owned();
+                    }
+                }
+                None => {
+                    v.outcome = Outcome::Allowed;
+                    v.explanation = format!(
+                        "The response allows origin {origin}{}; JS can read it.",
+                        if include { " with credentials" } else { "" }
+                    );
+                    v.readable_headers = Some(exposed_headers(&resp.headers, include));
+                }
+            },
+        }
+        v
+    }
+
+    fn judge_other(&self, idx: usize, ex: &Exchange) -> Verdict {
+        let n = &self.nodes[idx];
+        let mut v = self.placeholder(idx);
+        v.outcome = Outcome::NotCors;
+        v.redirect = n.chain.as_ref().map(|c| self.redirect_info(c));
+        let resp = ex.response.as_ref();
+        let (explanation, readable) = match n.class.kind {
+            Kind::SameOrigin => (
+                "Same-origin request: no CORS check applies.",
+                resp.map(|r| basic_headers(&r.headers)),
+            ),
+            Kind::NoCors => (
+                "no-cors request: the page gets an opaque response (no status, no headers, no body) and no CORS check applies.",
+                Some(Vec::new()),
+            ),
+            Kind::Navigation => ("Navigation: CORS never applies.", None),
+            _ => ("Not a browser CORS request (no Origin header).", None),
+        };
+        v.explanation = explanation.to_owned();
+        v.readable_headers = readable;
+        v
+    }
+}
+
+fn other(include: bool, failure: Option<&Failure>, resource: &str) -> OtherOutcome {
+    OtherOutcome {
+        credentials: if include { "include" } else { "not-include" },
+        verdict: if failure.is_some() {
+            "blocked"
+        } else {
+            "allowed"
+        },
+        reason: failure.and_then(|f| chrome_detail(f, resource)),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::capture::{Header, ResponseRecord};
+    use chrono::{TimeZone, Utc};
+
+    const APP: &str = "http://app.test";
+    const API: &str = "http://api.test/r";
+
+    fn ex(
+        id: u64,
+        ms: i64,
+        method: &str,
+        url: &str,
+        req: &[(&str, &str)],
+        status: u16,
+        resp: &[(&str, &str)],
+    ) -> Exchange {
+        let mut e = Exchange {
+            id,
+            started: Utc.timestamp_millis_opt(1_700_000_000_000 + ms).unwrap(),
+            ..Exchange::default()
+        };
+        e.request.method = method.into();
+        e.request.url = url.into();
+        e.request.headers = req.iter().map(|(n, v)| Header::new(*n, *v)).collect();
+        e.response = Some(ResponseRecord {
+            status,
+            headers: resp.iter().map(|(n, v)| Header::new(*n, *v)).collect(),
+            ..ResponseRecord::default()
+        });
+        e
+    }
+
+    fn preflight(id: u64, ms: i64, method: &str, acrh: &str, resp: &[(&str, &str)]) -> Exchange {
+        let mut req = vec![
+            ("Origin", APP),
+            ("Access-Control-Request-Method", method),
+            ("Sec-Fetch-Mode", "cors"),
+        ];
+        if !acrh.is_empty() {
+            req.push(("Access-Control-Request-Headers", acrh));
+        }
+        ex(id, ms, "OPTIONS", API, &req, 204, resp)
+    }
+
+    fn actual(id: u64, ms: i64, method: &str, extra: &[(&str, &str)]) -> Exchange {
+        let mut req = vec![("Origin", APP), ("Sec-Fetch-Mode", "cors")];
+        req.extend_from_slice(extra);
+        ex(
+            id,
+            ms,
+            method,
+            API,
+            &req,
+            200,
+            &[("Access-Control-Allow-Origin", "*")],
+        )
+    }
+
+    const PF_OK: &[(&str, &str)] = &[
+        ("Access-Control-Allow-Origin", "*"),
+        ("Access-Control-Allow-Methods", "PUT"),
+        ("Access-Control-Allow-Headers", "x-a"),
+    ];
+
+    fn run(profile: Profile, exs: &[Exchange]) -> Vec<Verdict> {
+        crate::cors::analyze(exs, profile)
+    }
+
+    #[test]
+    fn pairs_preflight_with_actual() {
+        let v = run(
+            Profile::Chrome,
+            &[
+                preflight(0, 0, "PUT", "x-a", PF_OK),
+                actual(1, 2, "PUT", &[("X-A", "1")]),
+            ],
+        );
+        assert_eq!(v[0].outcome, Outcome::Allowed);
+        assert_eq!(v[0].paired_with, Some(1));
+        assert_eq!(v[1].paired_with, Some(0));
+        assert_eq!(v[1].preflight, Some(PreflightUse::Paired));
+        assert_eq!(v[1].role, Some(Role::Actual));
+        assert_eq!(v[1].readable_headers.as_deref(), Some(&[][..]));
+    }
+
+    #[test]
+    fn preflight_without_actual_is_blocked_at_end() {
+        let cred_ok = [
+            ("Access-Control-Allow-Origin", APP),
+            ("Access-Control-Allow-Credentials", "true"),
+            ("Access-Control-Allow-Methods", "PUT"),
+        ];
+        let v = run(Profile::Chrome, &[preflight(0, 0, "PUT", "", &cred_ok)]);
+        assert_eq!(
+            v[0].outcome,
+            Outcome::Blocked {
+                stage: Stage::Preflight
+            }
+        );
+        assert!(v[0].chrome_message.is_none());
+        // Passing only without credentials: the block is the credentialed one.
+        let v = run(Profile::Chrome, &[preflight(0, 0, "PUT", "x-a", PF_OK)]);
+        assert_eq!(
+            v[0].chrome_error,
+            Some("kPreflightWildcardOriginNotAllowed")
+        );
+        assert!(v[0].credentials.as_ref().unwrap().is_include());
+        let bad = [
+            ("Access-Control-Allow-Origin", "*"),
+            ("Access-Control-Allow-Methods", "GET"),
+        ];
+        let v = run(Profile::Chrome, &[preflight(0, 0, "PUT", "", &bad)]);
+        assert_eq!(
+            v[0].chrome_error,
+            Some("kMethodDisallowedByPreflightResponse")
+        );
+    }
+
+    #[test]
+    fn mismatched_method_does_not_pair() {
+        let v = run(
+            Profile::Chrome,
+            &[
+                preflight(0, 0, "PUT", "x-a", PF_OK),
+                actual(1, 2, "DELETE", &[("X-A", "1")]),
+            ],
+        );
+        assert_eq!(
+            v[0].outcome,
+            Outcome::Blocked {
+                stage: Stage::Preflight
+            }
+        );
+        assert_eq!(v[1].preflight, Some(PreflightUse::NotSeen));
+    }
+
+    #[test]
+    fn cache_model_per_profile() {
+        // No Max-Age: Chrome caches 5 s.
+        let exs = [
+            preflight(0, 0, "PUT", "x-a", PF_OK),
+            actual(1, 1, "PUT", &[("X-A", "1")]),
+            actual(2, 3_000, "PUT", &[("X-A", "1")]),
+            actual(3, 6_000, "PUT", &[("X-A", "1")]),
+        ];
+        let v = run(Profile::Chrome, &exs);
+        assert_eq!(v[2].preflight, Some(PreflightUse::Cached));
+        assert_eq!(v[2].paired_with, Some(0));
+        assert_eq!(v[3].preflight, Some(PreflightUse::NotSeen));
+        // Max-Age 86400: Chrome caps at 7200 s, Firefox at 86400 s.
+        let mut long = PF_OK.to_vec();
+        long.push(("Access-Control-Max-Age", "86400"));
+        let exs = [
+            preflight(0, 0, "PUT", "x-a", &long),
+            actual(1, 1, "PUT", &[("X-A", "1")]),
+            actual(2, 8_000_000, "PUT", &[("X-A", "1")]),
+        ];
+        assert_eq!(
+            run(Profile::Chrome, &exs)[2].preflight,
+            Some(PreflightUse::NotSeen)
+        );
+        assert_eq!(
+            run(Profile::Firefox, &exs)[2].preflight,
+            Some(PreflightUse::Cached)
+        );
+        assert!(run(Profile::Chrome, &exs)[0]
+            .lints
+            .iter()
+            .any(|l| l.code == "max-age-above-cap"));
+        // A header the entry does not cover is a miss.
+        let exs = [
+            preflight(0, 0, "PUT", "x-a", PF_OK),
+            actual(1, 1, "PUT", &[("X-A", "1")]),
+            actual(2, 2, "PUT", &[("X-A", "1"), ("X-B", "1")]),
+        ];
+        assert_eq!(
+            run(Profile::Chrome, &exs)[2].preflight,
+            Some(PreflightUse::NotSeen)
+        );
+        // An entry made without credentials does not serve a credentialed request.
+        let exs = [
+            preflight(0, 0, "PUT", "x-a", PF_OK),
+            actual(1, 1, "PUT", &[("X-A", "1")]),
+            actual(2, 2, "PUT", &[("X-A", "1"), ("Cookie", "a=1")]),
+        ];
+        assert_eq!(
+            run(Profile::Chrome, &exs)[2].preflight,
+            Some(PreflightUse::NotSeen)
+        );
+    }
+
+    #[test]
+    fn repeated_preflight_is_not_an_error() {
+        let exs = [
+            preflight(0, 0, "PUT", "x-a", PF_OK),
+            preflight(1, 1, "PUT", "x-a", PF_OK),
+            actual(2, 2, "PUT", &[("X-A", "1")]),
+        ];
+        let v = run(Profile::Chrome, &exs);
+        assert!(v.iter().all(|v| v.outcome == Outcome::Allowed), "{v:#?}");
+    }
+
+    #[test]
+    fn incremental_push_tick_and_late_actual() {
+        let mut s = Session::new(Config::new(Profile::Chrome));
+        let out = s.push(&preflight(0, 0, "PUT", "x-a", PF_OK));
+        assert_eq!(out[0].outcome, Outcome::Pending);
+        assert!(s.tick(1_700_000_000_000 + 1_000).is_empty());
+        let out = s.tick(1_700_000_000_000 + DEFAULT_PREFLIGHT_WAIT_MS);
+        assert_eq!(
+            out[0].outcome,
+            Outcome::Blocked {
+                stage: Stage::Preflight
+            }
+        );
+        // The actual arrives late but within the pairing window: the preflight is re-judged.
+        let out = s.push(&actual(1, 3_000, "PUT", &[("X-A", "1")]));
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].outcome, Outcome::Allowed);
+        assert_eq!(out[0].paired_with, Some(1));
+    }
+
+    #[test]
+    fn redirect_taint_and_message() {
+        let hop0 = ex(
+            0,
+            0,
+            "GET",
+            API,
+            &[("Origin", APP), ("Sec-Fetch-Mode", "cors")],
+            302,
+            &[
+                ("Access-Control-Allow-Origin", "*"),
+                ("Location", "http://other.test/r2"),
+            ],
+        );
+        let hop1 = ex(
+            1,
+            1,
+            "GET",
+            "http://other.test/r2",
+            &[("Origin", "null"), ("Sec-Fetch-Mode", "cors")],
+            200,
+            &[("Access-Control-Allow-Origin", APP)],
+        );
+        let v = run(Profile::Chrome, &[hop0.clone(), hop1]);
+        assert_eq!(v[0].outcome, Outcome::Allowed);
+        assert_eq!(
+            v[1].outcome,
+            Outcome::Blocked {
+                stage: Stage::Actual
+            }
+        );
+        assert_eq!(v[1].redirect.as_ref().map(|r| r.hop), Some(1));
+        assert_eq!(
+            v[1].chrome_message.as_deref(),
+            Some("Access to fetch at 'http://other.test/r2' (redirected from 'http://api.test/r') from origin 'http://app.test' has been blocked by CORS policy: The 'Access-Control-Allow-Origin' header has a value 'http://app.test' that is not equal to the supplied origin. Have the server send the header with a valid value.")
+        );
+        // A redirect nobody followed is unknown (manual vs error is not on the wire).
+        assert_eq!(run(Profile::Chrome, &[hop0])[0].outcome, Outcome::Unknown);
+        // A 3xx without ACAO is blocked at the redirect stage.
+        let bad = ex(
+            0,
+            0,
+            "GET",
+            API,
+            &[("Origin", APP)],
+            302,
+            &[("Location", "/x")],
+        );
+        assert_eq!(
+            run(Profile::Chrome, &[bad])[0].outcome,
+            Outcome::Blocked {
+                stage: Stage::Redirect
+            }
+        );
+        // A preflight must not redirect.
+        let pf = ex(
+            0,
+            0,
+            "OPTIONS",
+            API,
+            &[("Origin", APP), ("Access-Control-Request-Method", "PUT")],
+            307,
+            &[("Access-Control-Allow-Origin", "*"), ("Location", "/y")],
+        );
+        assert_eq!(
+            run(Profile::Chrome, &[pf])[0].chrome_error,
+            Some("kPreflightDisallowedRedirect")
+        );
+    }
+
+    #[test]
+    fn profiles_disagree_on_wildcard_authorization() {
+        let resp = [
+            ("Access-Control-Allow-Origin", "*"),
+            ("Access-Control-Allow-Headers", "*"),
+        ];
+        let exs = [
+            preflight(0, 0, "GET", "authorization", &resp),
+            actual(1, 1, "GET", &[("Authorization", "Bearer x")]),
+        ];
+        let chrome = run(Profile::Chrome, &exs);
+        assert_eq!(chrome[0].outcome, Outcome::Allowed);
+        assert!(chrome[0]
+            .lints
+            .iter()
+            .any(|l| l.code == "acah-wildcard-authorization"));
+        assert!(!chrome[1].credentials.as_ref().unwrap().is_include());
+        let spec = run(Profile::Spec, &exs);
+        assert_eq!(
+            spec[0].outcome,
+            Outcome::Blocked {
+                stage: Stage::Preflight
+            }
+        );
+        assert_eq!(
+            spec[1].outcome,
+            Outcome::Blocked {
+                stage: Stage::Preflight
+            }
+        );
+        assert!(!spec[0].notes.is_empty());
+    }
+
+    #[test]
+    fn credentials_decide_and_other_outcome_is_shown() {
+        let v = run(Profile::Chrome, &[actual(0, 0, "GET", &[])]);
+        assert_eq!(v[0].outcome, Outcome::Allowed);
+        let other = v[0].other_outcome.as_ref().unwrap();
+        assert_eq!((other.credentials, other.verdict), ("include", "blocked"));
+        let v = run(
+            Profile::Chrome,
+            &[actual(0, 0, "GET", &[("Cookie", "a=1")])],
+        );
+        assert_eq!(v[0].chrome_error, Some("kWildcardOriginNotAllowed"));
+    }
+
+    #[test]
+    fn stripped_recordings_have_unknown_credentials() {
+        let mut cfg = Config::new(Profile::Chrome);
+        cfg.credentials_visible = false;
+        let v = crate::cors::analyze_with(&[actual(0, 0, "GET", &[])], cfg);
+        let c = v[0].credentials.as_ref().unwrap();
+        assert_eq!(c.mode, crate::cors::classify::CredentialsMode::Unknown);
+        assert!(v[0].other_outcome.is_some());
+    }
+
+    #[test]
+    fn reflect_lint_needs_two_origins() {
+        let mk = |id, origin: &str| {
+            ex(
+                id,
+                id as i64,
+                "GET",
+                API,
+                &[
+                    ("Origin", origin),
+                    ("Cookie", "a"),
+                    ("Sec-Fetch-Mode", "cors"),
+                ],
+                200,
+                &[
+                    ("Access-Control-Allow-Origin", origin),
+                    ("Access-Control-Allow-Credentials", "true"),
+                    ("Vary", "Origin"),
+                ],
+            )
+        };
+        let v = run(
+            Profile::Chrome,
+            &[mk(0, "http://a.test"), mk(1, "http://b.test")],
+        );
+        assert!(v[0].lints.is_empty());
+        assert_eq!(
+            v[1].lints.iter().map(|l| l.code).collect::<Vec<_>>(),
+            vec!["reflect-any-origin-with-credentials"]
+        );
+    }
+
+    #[test]
+    fn client_host_parsing() {
+        assert_eq!(
+            client_host(Some("127.0.0.1:5000")).as_deref(),
+            Some("127.0.0.1")
+        );
+        assert_eq!(client_host(Some("[::1]:5000")).as_deref(), Some("::1"));
+        assert_eq!(client_host(None), None);
+    }
+}

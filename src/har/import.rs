@@ -1,0 +1,237 @@
+//! HAR → [`Exchange`]s. Reads files from corscope, Chrome DevTools (preflight rows,
+//! stripped cookies), Firefox and mitmproxy (null timings). A corrupt entry is reported with
+//! its index and skipped; the rest are imported. Each exchange's id is its entry index.
+
+use crate::capture::{Body, Exchange, Header, HeaderList, RequestRecord, ResponseRecord, Timings};
+use crate::har::model::Entry;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+
+/// A file that cannot be read as HAR at all.
+#[derive(Debug, thiserror::Error)]
+pub enum HarError {
+    /// The bytes are not JSON (or are truncated).
+    #[error("not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// JSON, but not `{"log": {"entries": [...]}}`.
+    #[error("not a HAR file: {0}")]
+    Shape(String),
+}
+
+/// One entry that could not be imported.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("entry {index}: {message}")]
+pub struct EntryError {
+    /// Index of the entry in `log.entries`.
+    pub index: usize,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// What an import produced: the exchanges (id = entry index) and the skipped entries.
+#[derive(Debug, Default)]
+pub struct Imported {
+    /// The imported entries, in file order; `id` is the entry index.
+    pub exchanges: Vec<Exchange>,
+    /// The skipped entries.
+    pub errors: Vec<EntryError>,
+    /// Number of entries in the file.
+    pub entry_count: usize,
+    /// `log.creator.name` (e.g. `WebInspector` for Chrome DevTools).
+    pub creator: String,
+}
+
+impl Imported {
+    /// True when the exporter is known to strip `Cookie` and `Authorization` headers
+    /// (Chrome DevTools' default "sanitized" export), so their absence proves nothing.
+    pub fn strips_credentials(&self) -> bool {
+        self.creator == "WebInspector"
+    }
+}
+
+/// Import a HAR from its bytes (UTF-8, BOM tolerated).
+pub fn import_slice(bytes: &[u8]) -> Result<Imported, HarError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    #[derive(serde::Deserialize)]
+    struct Root<'a> {
+        #[serde(borrow)]
+        log: RawLog<'a>,
+    }
+    #[derive(serde::Deserialize)]
+    struct RawLog<'a> {
+        #[serde(borrow)]
+        entries: Option<Vec<&'a serde_json::value::RawValue>>,
+        #[serde(default)]
+        creator: Option<serde_json::Value>,
+    }
+    let root: Root<'_> = serde_json::from_slice(bytes).map_err(|e| {
+        if e.is_data() {
+            HarError::Shape(format!(
+                "expected {{\"log\": {{\"entries\": [...]}}}} ({e})"
+            ))
+        } else {
+            HarError::Json(e)
+        }
+    })?;
+    let creator = root
+        .log
+        .creator
+        .as_ref()
+        .and_then(|c| c.get("name"))
+        .and_then(|n| n.as_str())
+        .unwrap_or("")
+        .to_owned();
+    let raw = root
+        .log
+        .entries
+        .ok_or_else(|| HarError::Shape("log.entries is missing".to_owned()))?;
+    let mut out = Imported {
+        entry_count: raw.len(),
+        creator,
+        ..Imported::default()
+    };
+    for (index, r) in raw.into_iter().enumerate() {
+        let entry: Result<Entry, _> = serde_json::from_str(r.get());
+        match entry
+            .map_err(|e| e.to_string())
+            .and_then(|e| to_exchange(index, &e))
+        {
+            Ok(ex) => out.exchanges.push(ex),
+            Err(message) => out.errors.push(EntryError { index, message }),
+        }
+    }
+    Ok(out)
+}
+
+fn headers(list: &[crate::har::model::NameValue]) -> HeaderList {
+    list.iter()
+        .map(|h| Header::new(h.name.clone(), h.value.clone()))
+        .collect()
+}
+
+fn opt(v: f64) -> Option<f64> {
+    (v >= 0.0).then_some(v)
+}
+
+/// Convert one HAR entry.
+pub fn to_exchange(index: usize, e: &Entry) -> Result<Exchange, String> {
+    let started: DateTime<Utc> = DateTime::parse_from_rfc3339(e.started_date_time.trim())
+        .map_err(|err| format!("bad startedDateTime '{}': {err}", e.started_date_time))?
+        .with_timezone(&Utc);
+    if e.request.method.is_empty() {
+        return Err("request.method is missing".to_owned());
+    }
+    let url = url::Url::parse(&e.request.url)
+        .map_err(|err| format!("bad request.url '{}': {err}", e.request.url))?;
+    let mut url_s = url.to_string();
+    if let Some((a, _)) = url_s.split_once('#') {
+        url_s = a.to_owned();
+    }
+    let req_body = e
+        .request
+        .post_data
+        .as_ref()
+        .and_then(|p| p.text.as_ref())
+        .map(|t| bytes::Bytes::from(t.clone().into_bytes()))
+        .unwrap_or_default();
+    let request = RequestRecord {
+        method: e.request.method.clone(),
+        url: url_s,
+        http_version: e.request.http_version.clone(),
+        headers: headers(&e.request.headers),
+        body: Body {
+            total_size: u64::try_from(e.request.body_size).unwrap_or(req_body.len() as u64),
+            captured: req_body,
+        },
+    };
+    // Status 0 is how Chrome and mitmproxy record "no response".
+    let response = (e.response.status > 0).then(|| {
+        let text = e.response.content.text.as_deref().unwrap_or("");
+        let body = if e.response.content.encoding.as_deref() == Some("base64") {
+            base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .unwrap_or_else(|_| text.as_bytes().to_vec())
+        } else {
+            text.as_bytes().to_vec()
+        };
+        let body = bytes::Bytes::from(body);
+        ResponseRecord {
+            status: u16::try_from(e.response.status).unwrap_or(0),
+            status_text: e.response.status_text.clone(),
+            http_version: e.response.http_version.clone(),
+            headers: headers(&e.response.headers),
+            body: Body {
+                total_size: u64::try_from(e.response.content.size).unwrap_or(body.len() as u64),
+                captured: body,
+            },
+        }
+    });
+    let t = &e.timings;
+    Ok(Exchange {
+        id: index as u64,
+        connection_id: e
+            .connection
+            .as_deref()
+            .and_then(|c| c.trim().parse().ok())
+            .unwrap_or(0),
+        started,
+        request,
+        response,
+        timings: Timings {
+            blocked: opt(t.blocked),
+            dns: opt(t.dns),
+            connect: opt(t.connect),
+            ssl: opt(t.ssl),
+            send: t.send.max(0.0),
+            wait: t.wait.max(0.0),
+            receive: t.receive.max(0.0),
+        },
+        error: e.error.clone().or_else(|| e.response.error.clone()),
+        server_ip: e.server_ip_address.clone(),
+        client_addr: None,
+        resource_type: e.resource_type.clone(),
+        synthetic_response: false,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tolerant_import() {
+        let har = br#"{"log":{"version":"1.2","creator":{"name":"mitmproxy exporthar"},"entries":[
+          {"startedDateTime":"2026-01-01T00:00:00.000Z","time":null,
+           "request":{"method":"GET","url":"http://a.test/x#frag","headers":[{"name":"Origin","value":"http://b.test"}]},
+           "response":{"status":200,"headers":[],"content":{"text":"aGk=","encoding":"base64"}},
+           "timings":{"send":null,"wait":1,"receive":null,"dns":null},"_resourceType":"fetch","unknown":1},
+          {"startedDateTime":"yesterday","request":{"method":"GET","url":"http://a.test/"},"response":{"status":200}},
+          {"startedDateTime":"2026-01-01T00:00:01Z","request":{"method":"OPTIONS","url":"http://a.test/"},"response":{"status":0}}
+        ]}}"#;
+        let imp = import_slice(har).unwrap();
+        assert_eq!(imp.entry_count, 3);
+        assert_eq!(imp.creator, "mitmproxy exporthar");
+        assert!(!imp.strips_credentials());
+        assert_eq!(imp.exchanges.len(), 2);
+        assert_eq!(imp.errors.len(), 1);
+        assert_eq!(imp.errors[0].index, 1);
+        let e = &imp.exchanges[0];
+        assert_eq!(e.request.url, "http://a.test/x");
+        assert_eq!(&e.response.as_ref().unwrap().body.captured[..], b"hi");
+        assert_eq!(e.timings.dns, None);
+        assert_eq!(e.resource_type.as_deref(), Some("fetch"));
+        assert_eq!(imp.exchanges[1].id, 2);
+        assert!(imp.exchanges[1].response.is_none());
+    }
+
+    #[test]
+    fn malformed_files() {
+        assert!(matches!(import_slice(b"{not json"), Err(HarError::Json(_))));
+        assert!(matches!(
+            import_slice(b"{\"foo\":1}"),
+            Err(HarError::Shape(_))
+        ));
+        assert!(matches!(import_slice(b"[]"), Err(HarError::Shape(_))));
+    }
+}
