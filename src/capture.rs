@@ -1,5 +1,6 @@
 //! Captured traffic: the exchange data model and (later) the store that owns it.
 
+pub mod decode;
 pub mod exchange;
 
 pub use exchange::{

@@ -17,6 +17,7 @@ pub mod capture;
 pub mod cli;
 pub mod cors;
 pub mod logging;
+pub mod tui;
 
 /// Run a parsed command line. Returns the process exit code.
 pub fn run(cli: cli::Cli) -> anyhow::Result<i32> {
