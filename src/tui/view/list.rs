@@ -54,7 +54,7 @@ fn empty_hint(app: &App) -> String {
     }
 }
 
-/// `12:03:04 ✗ PUT  localhost:5173 → api.example.com/items  403  reason`
+/// `12:03:04 ✗ PUT     +pf 403 localhost:5173 → api.example.com/items  reason`
 fn row_line(row: &Row, width: usize, app: &App) -> Line<'static> {
     let time = row.started.with_timezone(&chrono::Local).format("%H:%M:%S");
     let status = row
@@ -69,18 +69,22 @@ fn row_line(row: &Row, width: usize, app: &App) -> Line<'static> {
     } else {
         "   "
     };
-    let target = format!("{}{}", row.host, row.path);
     let arrow = if origin.is_empty() { "" } else { " → " };
     let head = format!("{time} ");
     let mid = format!(
-        " {:<7} {fold} {origin}{arrow}{target}",
-        truncate(&row.method, 7)
+        " {:<7} {fold} {status:>3} {origin}{arrow}{}{}",
+        truncate(&row.method, 7),
+        row.host,
+        row.path
     );
-    let used = head.chars().count() + 1 + mid.chars().count();
-    let tail_room = width.saturating_sub(used);
-    let tail = format!("  {status:>3}  {}", row.reason);
-    let tail = truncate(&tail, tail_room);
-    let mid = truncate(&mid, width.saturating_sub(head.chars().count() + 1));
+    let mid_room = width.saturating_sub(head.chars().count() + 1);
+    let mid = truncate(&mid, mid_room);
+    let tail_room = mid_room.saturating_sub(mid.chars().count());
+    let tail = if row.reason.is_empty() || tail_room < 8 {
+        String::new()
+    } else {
+        truncate(&format!("  {}", row.reason), tail_room)
+    };
     Line::from(vec![
         Span::styled(head, theme::dim()),
         Span::styled(row.badge.symbol().to_owned(), theme::badge(row.badge)),
