@@ -16,6 +16,7 @@
 pub mod capture;
 pub mod cli;
 pub mod cors;
+pub mod demo;
 pub mod logging;
 pub mod tui;
 
