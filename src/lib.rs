@@ -13,6 +13,7 @@
 //! - [`har`]: HAR 1.2 model, import and export.
 //! - [`logging`]: tracing setup.
 
+pub mod browser;
 pub mod capture;
 pub mod cli;
 pub mod cors;
