@@ -316,8 +316,10 @@ pub fn spki_sha256_base64(cert_der: &[u8]) -> Result<String, String> {
 
 /// Just enough DER to find the SubjectPublicKeyInfo in an X.509 certificate.
 mod der {
-    /// One TLV: (tag, whole element including header, contents).
-    fn element(input: &[u8]) -> Result<(u8, &[u8], &[u8], &[u8]), String> {
+    /// One TLV: tag, the whole element (header included), its contents, and what follows.
+    type Element<'a> = (u8, &'a [u8], &'a [u8], &'a [u8]);
+
+    fn element(input: &[u8]) -> Result<Element<'_>, String> {
         let tag = *input.first().ok_or("truncated DER")?;
         let first = *input.get(1).ok_or("truncated DER")?;
         let (len, header) = if first < 0x80 {
