@@ -1,5 +1,6 @@
 //! Captured traffic: the exchange data model, events, and the store that owns them.
 
+pub mod decode;
 pub mod event;
 pub mod exchange;
 pub mod store;

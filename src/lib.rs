@@ -18,15 +18,18 @@
 //! - [`logging`]: tracing setup.
 
 pub mod analyze;
+pub mod browser;
 pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod cors;
+pub mod demo;
 pub mod har;
 pub mod headless;
 pub mod logging;
 pub mod proxy;
 pub mod tls;
+pub mod tui;
 
 /// Run a parsed command line. Returns the process exit code.
 pub fn run(cli: cli::Cli) -> anyhow::Result<i32> {

@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# corscope proxy benchmark: throughput and latency through corscope vs straight to a local
+# nginx origin, cell by cell, alternating direct / corscope (A B A B …) so drift on a
+# shared machine hits both sides alike. Everything runs on 127.0.0.1 and every load run is
+# bounded by DURATION.
+#
+#   bench/proxy.sh            the matrix: {http, https} × {c=1, c=50} × {1k, 100k, preflight}
+#   bench/proxy.sh rss        RSS per captured exchange (10,000 HTTPS requests, 2nd pass)
+#   bench/proxy.sh peer       the same matrix against mitmdump (pip install mitmproxy)
+#
+# Knobs (env): DURATION=5s ROUNDS=3 CONCS="1 50" BODIES="1k 100k preflight"
+#   SCHEMES="http https" RSS_N=10000 CORSCOPE=target/release/corscope WORK=/tmp/corscope-bench
+# Needs: nginx, openssl, python3, oha (cargo install oha), a release build of corscope.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+DURATION=${DURATION:-5s}
+ROUNDS=${ROUNDS:-3}
+CONCS=${CONCS:-"1 50"}
+BODIES=${BODIES:-"1k 100k preflight"}
+SCHEMES=${SCHEMES:-"http https"}
+RSS_N=${RSS_N:-10000}
+CORSCOPE=${CORSCOPE:-$here/target/release/corscope}
+WORK=${WORK:-/tmp/corscope-bench}
+HTTP_PORT=${HTTP_PORT:-28080}
+HTTPS_PORT=${HTTPS_PORT:-28443}
+PROXY_PORT=${PROXY_PORT:-28888}
+OHA=${OHA:-oha}
+mode=${1:-matrix}
+
+say() { echo "# $*" >&2; }
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+need() { command -v "$1" >/dev/null 2>&1 || { echo "bench: $1 is required ($2)" >&2; exit 1; }; }
+need nginx "apt-get install nginx"
+need openssl "apt-get install openssl"
+need python3 "apt-get install python3"
+need "$OHA" "cargo install oha"
+[ -x "$CORSCOPE" ] || { echo "bench: build corscope first: cargo build --release" >&2; exit 1; }
+
+mkdir -p "$WORK/www" "$WORK/runs"
+
+# --- origin: nginx with HTTP and HTTPS (certificate from a throwaway test CA) ----------
+make_origin() {
+  head -c 1024 /dev/urandom | base64 -w0 | head -c 1024 >"$WORK/www/1k"
+  head -c 102400 /dev/urandom | base64 -w0 | head -c 102400 >"$WORK/www/100k"
+  if [ ! -f "$WORK/origin.pem" ]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+      -subj "/CN=corscope bench CA" -keyout "$WORK/ca.key" -out "$WORK/ca.pem" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+      -subj "/CN=127.0.0.1" -keyout "$WORK/origin.key" -out "$WORK/origin.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$WORK/san.ext"
+    openssl x509 -req -in "$WORK/origin.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" \
+      -CAcreateserial -days 30 -extfile "$WORK/san.ext" -out "$WORK/origin.pem" 2>/dev/null
+  fi
+  cat >"$WORK/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$HTTP_PORT;
+    listen 127.0.0.1:$HTTPS_PORT ssl;
+    http2 on;
+    ssl_certificate $WORK/origin.pem;
+    ssl_certificate_key $WORK/origin.key;
+    root $WORK/www;
+    location = /preflight {
+      if (\$request_method = OPTIONS) {
+        add_header Access-Control-Allow-Origin "http://localhost:5173";
+        add_header Access-Control-Allow-Methods "GET, PUT";
+        add_header Access-Control-Allow-Headers "content-type";
+        add_header Access-Control-Max-Age 600;
+        return 204;
+      }
+      return 405;
+    }
+  }
+}
+NGINX
+  nginx -p "$WORK" -c "$WORK/nginx.conf" </dev/null >"$WORK/nginx.out" 2>&1 &
+  pids+=($!)
+  wait_port "$HTTP_PORT"
+}
+
+wait_port() {
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "bench: nothing listens on port $1" >&2; exit 1
+}
+
+start_corscope() {
+  "$CORSCOPE" headless --listen "127.0.0.1:$PROXY_PORT" --data-dir "$WORK/data" \
+    --upstream-ca "$WORK/ca.pem" >"$WORK/corscope.out" 2>"$WORK/corscope.err" &
+  proxy_pid=$!
+  pids+=("$proxy_pid")
+  wait_port "$PROXY_PORT"
+}
+
+start_mitmdump() {
+  need mitmdump "pip install mitmproxy"
+  mitmdump --listen-host 127.0.0.1 --listen-port "$PROXY_PORT" -q \
+    --set ssl_verify_upstream_trusted_ca="$WORK/ca.pem" >"$WORK/mitm.out" 2>&1 &
+  proxy_pid=$!
+  pids+=("$proxy_pid")
+  wait_port "$PROXY_PORT"
+}
+
+# One load run; prints "rps p50_ms p99_ms errors".
+run_oha() { # scheme conc body via(direct|proxy)
+  local scheme=$1 conc=$2 body=$3 via=$4 port=$HTTP_PORT args=()
+  [ "$scheme" = https ] && port=$HTTPS_PORT && args+=(--insecure)
+  [ "$via" = proxy ] && args+=(-x "http://127.0.0.1:$PROXY_PORT")
+  local path=$body
+  if [ "$body" = preflight ]; then
+    path=preflight
+    args+=(-m OPTIONS -H "Origin: http://localhost:5173" -H "Access-Control-Request-Method: PUT"
+           -H "Access-Control-Request-Headers: content-type")
+  fi
+  local out="$WORK/runs/$scheme-$conc-$body-$via.json"
+  "$OHA" --no-tui --output-format json -z "$DURATION" -c "$conc" "${args[@]}" \
+    "$scheme://127.0.0.1:$port/$path" >"$out" 2>"$out.err" || { echo "nan nan nan 1"; return; }
+  python3 - "$out" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+s = d.get("summary", {})
+lat = d.get("latencyPercentiles", {})
+codes = d.get("statusCodeDistribution", {})
+errors = sum(d.get("errorDistribution", {}).values()) + sum(v for k, v in codes.items() if not k.startswith("2"))
+print(f'{s.get("requestsPerSec", 0):.0f} {lat.get("p50", 0)*1000:.3f} {lat.get("p99", 0)*1000:.3f} {errors}')
+PY
+}
+
+median() { python3 -c 'import sys,statistics; v=[float(x) for x in sys.argv[1:] if x!="nan"]; print(f"{statistics.median(v):.3f}" if v else "nan")' "$@"; }
+
+matrix() {
+  local label=$1
+  say "cells: schemes=[$SCHEMES] concs=[$CONCS] bodies=[$BODIES], $ROUNDS rounds of ${DURATION} each side"
+  declare -A res
+  for r in $(seq "$ROUNDS"); do
+    for scheme in $SCHEMES; do for conc in $CONCS; do for body in $BODIES; do
+      for via in direct proxy; do
+        read -r rps p50 p99 err < <(run_oha "$scheme" "$conc" "$body" "$via")
+        key="$scheme/$conc/$body/$via"
+        res[$key.rps]+="$rps "; res[$key.p50]+="$p50 "; res[$key.p99]+="$p99 "
+        res[$key.err]=$(( ${res[$key.err]:-0} + err ))
+      done
+    done; done; done
+    say "round $r done"
+  done
+  printf '\n%-6s %-3s %-9s | %9s %7s %7s | %9s %7s %7s | %6s %8s %8s %6s\n' \
+    scheme c body direct_rps p50 p99 "${label}_rps" p50 p99 ratio "+p50ms" "p99ms" errors
+  for scheme in $SCHEMES; do for conc in $CONCS; do for body in $BODIES; do
+    d="$scheme/$conc/$body/direct"; p="$scheme/$conc/$body/proxy"
+    drps=$(median ${res[$d.rps]}); dp50=$(median ${res[$d.p50]}); dp99=$(median ${res[$d.p99]})
+    prps=$(median ${res[$p.rps]}); pp50=$(median ${res[$p.p50]}); pp99=$(median ${res[$p.p99]})
+    ratio=$(python3 -c "print(f'{$prps/$drps:.2f}' if $drps > 0 else 'nan')")
+    add=$(python3 -c "print(f'{$pp50-$dp50:.3f}')")
+    printf '%-6s %-3s %-9s | %9.0f %7.3f %7.3f | %9.0f %7.3f %7.3f | %6s %8s %8.3f %6s\n' \
+      "$scheme" "$conc" "$body" "$drps" "$dp50" "$dp99" "$prps" "$pp50" "$pp99" "$ratio" "$add" "$pp99" \
+      "$(( ${res[$d.err]} + ${res[$p.err]} ))"
+  done; done; done
+}
+
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+
+rss() {
+  local url="https://127.0.0.1:$HTTPS_PORT/1k"
+  "$OHA" --no-tui --output-format quiet -n 500 -c 10 --insecure -x "http://127.0.0.1:$PROXY_PORT" "$url" >/dev/null
+  for pass in 1 2; do
+    local before after
+    before=$(rss_kb "$proxy_pid")
+    "$OHA" --no-tui --output-format quiet -n "$RSS_N" -c 10 --insecure -x "http://127.0.0.1:$PROXY_PORT" "$url" >/dev/null
+    sleep 1
+    after=$(rss_kb "$proxy_pid")
+    echo "pass $pass: VmRSS ${before} kB -> ${after} kB over $RSS_N exchanges: $(( (after - before) * 1024 / RSS_N )) bytes/exchange"
+  done
+}
+
+make_origin
+case "$mode" in
+  matrix) start_corscope; matrix corscope ;;
+  rss) start_corscope; rss ;;
+  peer) start_mitmdump; matrix mitmdump ;;
+  *) echo "usage: bench/proxy.sh [matrix|rss|peer]" >&2; exit 2 ;;
+esac
