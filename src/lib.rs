@@ -26,6 +26,7 @@ pub mod cors;
 pub mod demo;
 pub mod har;
 pub mod headless;
+pub mod live;
 pub mod logging;
 pub mod proxy;
 pub mod tls;

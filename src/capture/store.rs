@@ -219,6 +219,26 @@ impl Store {
         read_since(&inner.events, inner.first_event, cursor, max)
     }
 
+    /// Id of the oldest exchange still held (ids below it were evicted or cleared).
+    pub fn first_id(&self) -> ExchangeId {
+        self.lock().first_id
+    }
+
+    /// Drop every exchange and event (the user cleared the session). Ids keep increasing,
+    /// so cursors held by readers stay valid.
+    pub fn clear(&self) {
+        {
+            let mut inner = self.lock();
+            inner.first_id += inner.exchanges.len() as u64;
+            inner.exchanges.clear();
+            inner.body_cursor = 0;
+            inner.stats.captured_bytes = 0;
+            inner.first_event += inner.events.len() as u64;
+            inner.events.clear();
+        }
+        self.bump();
+    }
+
     /// Counters: what is held and what was dropped.
     pub fn stats(&self) -> StoreStats {
         self.lock().stats_now()

@@ -1,0 +1,354 @@
+//! Live verdicts: the glue between the capture store and the pure CORS engine.
+//!
+//! One task ([`follow`]) reads completed exchanges from the store by cursor, feeds them to a
+//! [`cors::Session`] in arrival order, lets wall-clock time pass so a preflight whose actual
+//! request never comes is settled, and publishes each new or changed verdict here. Views
+//! (the TUI, headless JSON lines, HAR export) read verdicts by exchange id and follow the
+//! change log by cursor, so a verdict that settles later (a pending preflight) reaches
+//! them again. The proxy never waits on any of this.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::capture::store::Store;
+use crate::capture::{Exchange, ExchangeId};
+use crate::cors::{self, Profile, Verdict};
+
+/// How often waiting preflights are checked against the clock.
+pub const TICK: Duration = Duration::from_millis(250);
+
+/// Entries kept in the change log. A reader that falls further behind than this (a TUI
+/// paused for a long time) gets `missed > 0` and rebuilds from [`Verdicts::get`].
+pub const MAX_CHANGES: usize = 200_000;
+
+/// Exchanges read from the store per step.
+const BATCH: usize = 1_024;
+
+/// The current verdict of every held exchange, and a log of which ones changed.
+#[derive(Debug)]
+pub struct Verdicts {
+    inner: Mutex<Inner>,
+    version: watch::Sender<u64>,
+    profile: watch::Sender<Profile>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    by_id: HashMap<ExchangeId, Arc<Verdict>>,
+    changes: VecDeque<ExchangeId>,
+    /// Sequence number of `changes[0]` (sequences start at 1).
+    first_change: u64,
+    /// Bumped when every verdict was recomputed (profile switch) or dropped (clear).
+    generation: u64,
+}
+
+/// What a change-log read returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Exchanges whose verdict is new or changed, in the order that happened (an id may
+    /// appear more than once).
+    pub ids: Vec<ExchangeId>,
+    /// The cursor to pass next time.
+    pub next: u64,
+    /// Changes the reader missed because the log was trimmed.
+    pub missed: u64,
+    /// The current generation; when it differs from the reader's last one, every verdict
+    /// may have changed.
+    pub generation: u64,
+}
+
+impl Verdicts {
+    /// Empty, judging as `profile`.
+    pub fn new(profile: Profile) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                first_change: 1,
+                ..Inner::default()
+            }),
+            version: watch::Sender::new(0),
+            profile: watch::Sender::new(profile),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The verdict of exchange `id`, once it has one.
+    pub fn get(&self, id: ExchangeId) -> Option<Arc<Verdict>> {
+        self.lock().by_id.get(&id).cloned()
+    }
+
+    /// Verdict changes with sequence ≥ `cursor` (start with 1), at most `max`.
+    pub fn changes_since(&self, cursor: u64, max: usize) -> Changes {
+        let inner = self.lock();
+        let start = cursor.max(inner.first_change);
+        let skip = usize::try_from(start - inner.first_change).unwrap_or(usize::MAX);
+        let ids: Vec<ExchangeId> = inner.changes.iter().skip(skip).take(max).copied().collect();
+        Changes {
+            next: start + ids.len() as u64,
+            ids,
+            missed: start - cursor.min(start),
+            generation: inner.generation,
+        }
+    }
+
+    /// Bumped on every change; await `changed()` to learn of new verdicts.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    /// The profile verdicts follow.
+    pub fn profile(&self) -> Profile {
+        *self.profile.borrow()
+    }
+
+    /// Ask for every verdict to be recomputed as `profile` (the follower does it).
+    pub fn set_profile(&self, profile: Profile) {
+        self.profile.send_replace(profile);
+    }
+
+    /// Forget every verdict (the store was cleared).
+    pub fn clear(&self) {
+        {
+            let mut inner = self.lock();
+            inner.by_id.clear();
+            inner.generation += 1;
+        }
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    /// Every blocked verdict currently held, in exchange order.
+    pub fn blocked(&self) -> Vec<Arc<Verdict>> {
+        let inner = self.lock();
+        let mut v: Vec<Arc<Verdict>> = inner
+            .by_id
+            .values()
+            .filter(|v| v.outcome.is_blocked())
+            .cloned()
+            .collect();
+        v.sort_by_key(|v| v.exchange);
+        v
+    }
+
+    fn record(&self, verdicts: Vec<Verdict>, evict_below: ExchangeId) {
+        if verdicts.is_empty() {
+            return;
+        }
+        {
+            let mut inner = self.lock();
+            for v in verdicts {
+                if v.exchange < evict_below {
+                    continue;
+                }
+                inner.changes.push_back(v.exchange);
+                inner.by_id.insert(v.exchange, Arc::new(v));
+            }
+            while inner.changes.len() > MAX_CHANGES {
+                inner.changes.pop_front();
+                inner.first_change += 1;
+            }
+            if inner.by_id.len() > 2 * MAX_CHANGES {
+                inner.by_id.retain(|id, _| *id >= evict_below);
+            }
+        }
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    fn replace_all(&self, verdicts: Vec<Verdict>) {
+        {
+            let mut inner = self.lock();
+            inner.by_id = verdicts
+                .into_iter()
+                .map(|v| (v.exchange, Arc::new(v)))
+                .collect();
+            inner.generation += 1;
+        }
+        self.version.send_modify(|v| *v += 1);
+    }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Judge every exchange the store receives until `shutdown`; then settle whatever still
+/// waits (as at the end of a HAR) so outputs written at exit are final.
+pub async fn follow(store: Arc<Store>, verdicts: Arc<Verdicts>, shutdown: CancellationToken) {
+    let mut profile_rx = verdicts.profile.subscribe();
+    let mut changes = store.subscribe();
+    let mut session = cors::Session::new(cors::Config::new(*profile_rx.borrow_and_update()));
+    let mut cursor = 1;
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        cursor = feed(&store, &verdicts, &mut session, cursor);
+        verdicts.record(session.tick(now_ms()), store.first_id());
+        tokio::select! {
+            c = changes.changed() => if c.is_err() { break },
+            _ = tick.tick() => {}
+            p = profile_rx.changed() => {
+                if p.is_ok() {
+                    let profile = *profile_rx.borrow_and_update();
+                    session = rebuild(&store, &verdicts, profile);
+                }
+            }
+            () = shutdown.cancelled() => break,
+        }
+    }
+    feed(&store, &verdicts, &mut session, cursor);
+    verdicts.record(session.finish(), store.first_id());
+}
+
+/// Push everything after `cursor` into the session; returns the new cursor.
+fn feed(store: &Store, verdicts: &Verdicts, session: &mut cors::Session, mut cursor: u64) -> u64 {
+    loop {
+        let batch = store.exchanges_since(cursor, BATCH);
+        cursor = batch.next;
+        let mut out = Vec::new();
+        for ex in &batch.items {
+            out.extend(session.tick(ex.started_ms()));
+            out.extend(session.push(ex));
+        }
+        verdicts.record(out, store.first_id());
+        if batch.items.len() < BATCH {
+            return cursor;
+        }
+    }
+}
+
+/// A new session over everything the store holds, judged as `profile`.
+fn rebuild(store: &Store, verdicts: &Verdicts, profile: Profile) -> cors::Session {
+    let held: Vec<Arc<Exchange>> = store.snapshot().exchanges;
+    let mut session = cors::Session::new(cors::Config::new(profile));
+    for ex in &held {
+        session.tick(ex.started_ms());
+        session.push(ex);
+    }
+    session.tick(now_ms());
+    verdicts.replace_all(session.verdicts().to_vec());
+    session
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::capture::{HeaderList, RequestRecord, ResponseRecord};
+
+    fn ex(method: &str, headers: &[(&str, &str)], resp: &[(&str, &str)], status: u16) -> Exchange {
+        let mut h = HeaderList::default();
+        for (k, v) in headers {
+            h.push(*k, *v);
+        }
+        let mut r = HeaderList::default();
+        for (k, v) in resp {
+            r.push(*k, *v);
+        }
+        Exchange {
+            started: chrono::Utc::now(),
+            request: RequestRecord {
+                method: method.into(),
+                url: "http://api.test/x".into(),
+                http_version: "HTTP/1.1".into(),
+                headers: h,
+                ..Default::default()
+            },
+            response: Some(ResponseRecord {
+                status,
+                status_text: "OK".into(),
+                http_version: "HTTP/1.1".into(),
+                headers: r,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn verdicts_follow_the_store_and_settle_at_shutdown() {
+        let store = Arc::new(Store::default());
+        let verdicts = Arc::new(Verdicts::new(Profile::Chrome));
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(follow(store.clone(), verdicts.clone(), stop.clone()));
+        let mut rx = verdicts.subscribe();
+        let origin = ("Origin", "http://app.test");
+        let blocked = store.push(ex("GET", &[origin], &[], 200));
+        let allowed = store.push(ex(
+            "GET",
+            &[origin],
+            &[("Access-Control-Allow-Origin", "*")],
+            200,
+        ));
+        // A preflight whose actual request never comes: pending until settled.
+        let lonely = store.push(ex(
+            "OPTIONS",
+            &[origin, ("Access-Control-Request-Method", "PUT")],
+            &[("Access-Control-Allow-Origin", "*")],
+            204,
+        ));
+        while verdicts.get(lonely).is_none() {
+            rx.changed().await.unwrap();
+        }
+        assert_eq!(verdicts.get(blocked).unwrap().outcome.label(), "blocked");
+        assert_eq!(verdicts.get(allowed).unwrap().outcome.label(), "allowed");
+        assert_eq!(verdicts.get(lonely).unwrap().outcome.label(), "pending");
+        stop.cancel();
+        task.await.unwrap();
+        let settled = verdicts.get(lonely).unwrap();
+        assert_eq!(settled.outcome.label(), "blocked");
+        // The log names the preflight twice: pending, then settled.
+        let log = verdicts.changes_since(1, 100);
+        assert_eq!(log.ids.iter().filter(|&&id| id == lonely).count(), 2);
+        assert_eq!(verdicts.blocked().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn switching_profile_recomputes_every_verdict() {
+        let store = Arc::new(Store::default());
+        let verdicts = Arc::new(Verdicts::new(Profile::Chrome));
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(follow(store.clone(), verdicts.clone(), stop.clone()));
+        let origin = ("Origin", "http://app.test");
+        // ACAH `*` covering Authorization: allowed in Chrome, blocked by the spec.
+        store.push(ex(
+            "OPTIONS",
+            &[
+                origin,
+                ("Access-Control-Request-Method", "GET"),
+                ("Access-Control-Request-Headers", "authorization"),
+            ],
+            &[
+                ("Access-Control-Allow-Origin", "*"),
+                ("Access-Control-Allow-Headers", "*"),
+            ],
+            204,
+        ));
+        let actual = store.push(ex(
+            "GET",
+            &[origin, ("Authorization", "Bearer x")],
+            &[("Access-Control-Allow-Origin", "*")],
+            200,
+        ));
+        let mut rx = verdicts.subscribe();
+        while verdicts.get(actual).is_none() {
+            rx.changed().await.unwrap();
+        }
+        let before = verdicts.changes_since(1, 10).generation;
+        assert!(!verdicts.blocked().iter().any(|v| v.exchange == actual));
+        verdicts.set_profile(Profile::Spec);
+        while verdicts.changes_since(1, 10).generation == before {
+            rx.changed().await.unwrap();
+        }
+        assert!(
+            !verdicts.blocked().is_empty(),
+            "the spec refuses `*` for Authorization"
+        );
+        stop.cancel();
+        task.await.unwrap();
+    }
+}
