@@ -277,7 +277,8 @@ impl Inner {
     fn enforce_limits(&mut self) {
         while self.exchanges.len() > self.limits.max_exchanges {
             if let Some(old) = self.exchanges.pop_front() {
-                self.stats.captured_bytes -= captured_len(&old);
+                self.stats.captured_bytes =
+                    self.stats.captured_bytes.saturating_sub(captured_len(&old));
                 self.stats.evicted_exchanges += 1;
                 self.first_id += 1;
                 self.body_cursor = self.body_cursor.saturating_sub(1);
@@ -288,7 +289,7 @@ impl Inner {
                 break;
             };
             let dropped = drop_bodies(slot);
-            self.stats.captured_bytes -= dropped.bytes;
+            self.stats.captured_bytes = self.stats.captured_bytes.saturating_sub(dropped.bytes);
             self.stats.dropped_body_bytes += dropped.bytes as u64;
             self.stats.dropped_bodies += dropped.bodies;
             self.body_cursor += 1;
