@@ -94,17 +94,32 @@ pub fn evaluate(preflight: Option<&Exchange>, actual: &Exchange, profile: Profil
     if let Some(p) = preflight {
         let r = match p.response.as_ref() {
             Some(resp) => {
-                let names = safelist::unsafe_header_refs(&actual.request.headers, profile);
+                // The names the browser put in Access-Control-Request-Headers are what it
+                // checks; recompute them only when the preflight does not carry the header.
                 let pf_origin = p.request.headers.first("origin").unwrap_or(origin);
-                preflight_check(
-                    resp.status,
-                    &resp.headers,
-                    pf_origin.trim(),
-                    &actual.request.method,
-                    names.iter().copied(),
-                    include,
-                    profile,
-                )
+                let check = |names: &mut dyn Iterator<Item = &str>| {
+                    preflight_check(
+                        resp.status,
+                        &resp.headers,
+                        pf_origin.trim(),
+                        &actual.request.method,
+                        names,
+                        include,
+                        profile,
+                    )
+                };
+                match p.request.headers.first("access-control-request-headers") {
+                    Some(acrh) => {
+                        check(&mut acrh.split(',').map(str::trim).filter(|n| !n.is_empty()))
+                    }
+                    None if p.request.headers.contains("access-control-request-method") => {
+                        check(&mut std::iter::empty())
+                    }
+                    None => {
+                        let names = safelist::unsafe_header_refs(&actual.request.headers, profile);
+                        check(&mut names.iter().copied())
+                    }
+                }
             }
             None => Err(Failure {
                 kind: check::FailureKind::ActualNotSent,

@@ -4,12 +4,15 @@
 //! shape `corscope analyze --json` prints.
 
 use crate::capture::ExchangeId;
-use crate::cors::check::{Failure, FailureKind};
-use crate::cors::classify::{Credentials, Kind, Role};
-use crate::cors::diff::DiffItem;
-use crate::cors::lint::Lint;
+use crate::cors::check::Failure;
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
+
+// Every type a verdict is made of, in one place; each is defined next to the rule it serves.
+pub use crate::cors::check::FailureKind;
+pub use crate::cors::classify::{Credentials, CredentialsMode, Kind, Role};
+pub use crate::cors::diff::{DiffItem, Item as DiffItemKind, Source as DiffSource};
+pub use crate::cors::lint::Lint;
 
 /// Where in the flow a blocked request failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

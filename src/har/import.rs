@@ -16,6 +16,15 @@ pub enum HarError {
     /// JSON, but not `{"log": {"entries": [...]}}`.
     #[error("not a HAR file: {0}")]
     Shape(String),
+    /// The file breaks off or stops being JSON inside an entry, so nothing after it can be
+    /// read (entries before it were fine).
+    #[error("entry {index} is malformed, the file cannot be read past it: {source}")]
+    Entry {
+        /// Index of the entry in `log.entries`.
+        index: usize,
+        /// The parser's error (with line and column).
+        source: serde_json::Error,
+    },
 }
 
 /// One entry that could not be imported.
@@ -49,6 +58,41 @@ impl Imported {
     }
 }
 
+thread_local! {
+    /// While `log.entries` is being read: how many entries were read so far, so a syntax
+    /// error can name the entry it happened in.
+    static ENTRIES_READ: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// `log.entries`, each entry kept as raw JSON so one bad entry does not fail the others.
+struct RawEntries<'a>(Vec<&'a serde_json::value::RawValue>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for RawEntries<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = RawEntries<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an array of HAR entries")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                ENTRIES_READ.with(|c| c.set(Some(0)));
+                while let Some(e) = seq.next_element::<&'de serde_json::value::RawValue>()? {
+                    v.push(e);
+                    ENTRIES_READ.with(|c| c.set(Some(v.len())));
+                }
+                ENTRIES_READ.with(|c| c.set(None));
+                Ok(RawEntries(v))
+            }
+        }
+        d.deserialize_seq(Visit(std::marker::PhantomData))
+    }
+}
+
 /// Import a HAR from its bytes (UTF-8, BOM tolerated).
 pub fn import_slice(bytes: &[u8]) -> Result<Imported, HarError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
@@ -60,12 +104,15 @@ pub fn import_slice(bytes: &[u8]) -> Result<Imported, HarError> {
     #[derive(serde::Deserialize)]
     struct RawLog<'a> {
         #[serde(borrow)]
-        entries: Option<Vec<&'a serde_json::value::RawValue>>,
+        entries: Option<RawEntries<'a>>,
         #[serde(default)]
         creator: Option<serde_json::Value>,
     }
+    ENTRIES_READ.with(|c| c.set(None));
     let root: Root<'_> = serde_json::from_slice(bytes).map_err(|e| {
-        if e.is_data() {
+        if let Some(index) = ENTRIES_READ.with(|c| c.take()) {
+            HarError::Entry { index, source: e }
+        } else if e.is_data() {
             HarError::Shape(format!(
                 "expected {{\"log\": {{\"entries\": [...]}}}} ({e})"
             ))
@@ -84,7 +131,8 @@ pub fn import_slice(bytes: &[u8]) -> Result<Imported, HarError> {
     let raw = root
         .log
         .entries
-        .ok_or_else(|| HarError::Shape("log.entries is missing".to_owned()))?;
+        .ok_or_else(|| HarError::Shape("log.entries is missing".to_owned()))?
+        .0;
     let mut out = Imported {
         entry_count: raw.len(),
         creator,
@@ -233,5 +281,10 @@ mod tests {
             Err(HarError::Shape(_))
         ));
         assert!(matches!(import_slice(b"[]"), Err(HarError::Shape(_))));
+        let cut = br#"{"log":{"entries":[{"startedDateTime":"x"},{"request":{"method":"GE"#;
+        match import_slice(cut) {
+            Err(HarError::Entry { index, .. }) => assert_eq!(index, 1),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -45,7 +45,9 @@ pub struct Entry {
     pub time: f64,
     pub request: Request,
     pub response: Response,
-    pub cache: serde_json::Value,
+    /// HAR wants an object here, `{}` when there is nothing to say.
+    #[serde(deserialize_with = "lenient_object")]
+    pub cache: serde_json::Map<String, serde_json::Value>,
     pub timings: Timings,
     #[serde(rename = "serverIPAddress", skip_serializing_if = "Option::is_none")]
     pub server_ip_address: Option<String>,
@@ -202,6 +204,46 @@ fn lenient_f64_unknown<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error>
     Ok(number(&serde_json::Value::deserialize(d)?).unwrap_or(-1.0))
 }
 
+fn lenient_object<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<serde_json::Map<String, serde_json::Value>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    })
+}
+
 fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     Ok(number(&serde_json::Value::deserialize(d)?).map_or(-1, |f| f as i64))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_defaults() {
+        let e: Entry = serde_json::from_str(
+            r#"{"startedDateTime":"2026-01-01T00:00:00Z","time":null,"cache":null,
+                "request":{"method":"GET","url":"http://a/","headers":[{"name":"A","value":"1"}]},
+                "response":{"status":"200"},"timings":{"wait":null},"_resourceType":"preflight"}"#,
+        )
+        .unwrap();
+        assert_eq!(e.response.status, 200);
+        assert_eq!(e.timings.dns, -1.0);
+        assert_eq!(e.timings.wait, 0.0);
+        assert!(e.cache.is_empty());
+        let text = serde_json::to_string(&Har {
+            log: Log {
+                entries: vec![e.clone()],
+                ..Log::default()
+            },
+        })
+        .unwrap();
+        assert!(text.contains("\"cache\":{}"));
+        assert!(!text.contains("null"));
+        let back: Har = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.log.entries[0], e);
+    }
 }
