@@ -36,8 +36,7 @@ pub mod tui;
 pub fn run(cli: cli::Cli) -> anyhow::Result<i32> {
     match cli.command {
         Some(cli::Command::Headless(args)) => headless::run(&cli.proxy, &args),
-        // No TUI yet: the default mode runs the proxy headless, without JSON lines.
-        None => headless::run(&cli.proxy, &cli::HeadlessArgs { jsonl: None }),
+        None => tui::run::run(&cli.proxy),
         Some(cli::Command::Analyze(args)) => Ok(analyze::run(&args, cli.proxy.profile)?),
         Some(cli::Command::Ca(args)) => headless::ca(&cli.proxy, &args),
     }

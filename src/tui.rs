@@ -3,10 +3,13 @@
 
 pub mod action;
 pub mod app;
+pub mod curl;
 pub mod detail;
 pub mod filter;
 pub mod keymap;
 pub mod model;
+pub mod rows;
+pub mod run;
 pub mod terminal;
 pub mod theme;
 pub mod view;

@@ -85,6 +85,7 @@ fn app_with_rows() -> App {
             listen: "127.0.0.1:8080".into(),
             ca_hint: "CA: corscope ca path".into(),
             evicted: 0,
+            unseen: 0,
         },
     );
     app.upsert_rows(sample_rows());

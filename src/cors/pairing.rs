@@ -125,6 +125,9 @@ pub struct Session {
     actuals: HashMap<String, Vec<usize>>,
     echoes: HashMap<String, Vec<String>>,
     waiting: Vec<usize>,
+    /// Where each request header name sits, on average, among the script-visible headers
+    /// of the CORS requests this browser sent (0 = first, 1 = last), learned from the wire.
+    header_positions: HashMap<String, (f64, u32)>,
 }
 
 fn client_host(addr: Option<&str>) -> Option<String> {
@@ -155,6 +158,18 @@ fn location_of(ex: &Exchange) -> Option<String> {
     Some(u.to_string())
 }
 
+/// The names listed in `Access-Control-Request-Headers`, lowercase, in the order sent.
+fn parse_acrh(h: &HeaderList) -> Vec<String> {
+    let mut v: Vec<String> = h
+        .get_all("access-control-request-headers")
+        .flat_map(|l| l.split(','))
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect();
+    v.dedup();
+    v
+}
+
 fn has_userinfo(url: &str) -> bool {
     url::Url::parse(url).is_ok_and(|u| !u.username().is_empty() || u.password().is_some())
 }
@@ -172,6 +187,7 @@ impl Session {
             actuals: HashMap::new(),
             echoes: HashMap::new(),
             waiting: Vec::new(),
+            header_positions: HashMap::new(),
         }
     }
 
@@ -279,16 +295,7 @@ impl Session {
                     .first("access-control-request-method")
                     .map(|m| m.trim().to_owned())
                     .unwrap_or_default(),
-                acrh: {
-                    let mut v: Vec<String> = h
-                        .get_all("access-control-request-headers")
-                        .flat_map(|l| l.split(','))
-                        .map(|s| s.trim().to_ascii_lowercase())
-                        .filter(|s| !s.is_empty())
-                        .collect();
-                    v.dedup();
-                    v
-                },
+                acrh: parse_acrh(h),
                 status: ex.response.as_ref().map(|r| r.status),
                 response: ex
                     .response
@@ -324,6 +331,7 @@ impl Session {
             self.waiting.push(idx);
             self.verdicts[idx] = self.judge_preflight(idx);
         } else if kind == Kind::Cors {
+            self.learn_header_order(ex);
             self.link_chain(idx, true, &mut changed);
             self.push_actual(idx, ex, &mut changed);
         } else {
@@ -678,6 +686,42 @@ impl Session {
         v.fix = fix(f, &ctx);
     }
 
+    /// Remember the order in which this browser sends script-visible request headers.
+    /// Chromium checks a preflight's header names in its own request-header order (not the
+    /// sorted order of `Access-Control-Request-Headers`) and names the first refused one;
+    /// when the actual request was never sent, the order learned from the requests it did
+    /// send tells which one that was.
+    fn learn_header_order(&mut self, ex: &Exchange) {
+        let names: Vec<String> = ex
+            .request
+            .headers
+            .iter()
+            .filter(|h| !crate::cors::safelist::is_ignored_request_header(&h.name, &h.value))
+            .map(|h| h.name.to_ascii_lowercase())
+            .collect();
+        if names.len() < 2 {
+            return;
+        }
+        let last = (names.len() - 1) as f64;
+        for (i, name) in names.into_iter().enumerate() {
+            let slot = self.header_positions.entry(name).or_insert((0.0, 0));
+            slot.0 += i as f64 / last;
+            slot.1 += 1;
+        }
+    }
+
+    /// `acrh` in the order Chromium checks it: learned positions first, names never seen
+    /// keep their (sorted) place after them.
+    fn check_order(&self, acrh: &[String]) -> Vec<String> {
+        let key = |name: &String| match self.header_positions.get(name) {
+            Some(&(sum, n)) if n > 0 => sum / f64::from(n),
+            _ => f64::INFINITY,
+        };
+        let mut out = acrh.to_vec();
+        out.sort_by(|a, b| key(a).total_cmp(&key(b)).then_with(|| a.cmp(b)));
+        out
+    }
+
     fn judge_preflight(&self, idx: usize) -> Verdict {
         let profile = self.cfg.profile;
         let n = &self.nodes[idx];
@@ -686,7 +730,8 @@ impl Session {
         v.redirect = n.chain.as_ref().map(|c| self.redirect_info(c));
         let Some(pf) = n.pf.as_ref() else { return v };
         let origin = n.class.origin.as_deref().unwrap_or("null");
-        let names = || pf.acrh.iter().map(String::as_str);
+        let order = self.check_order(&pf.acrh);
+        let names = || order.iter().map(String::as_str);
         let Some(status) = pf.status else {
             v.outcome = if pf.settled || pf.paired.is_some() {
                 Outcome::Blocked {
@@ -831,7 +876,8 @@ impl Session {
         let profile = self.cfg.profile;
         let mut out: Vec<String> = Vec::new();
         for mode in [include, !include] {
-            let names = pf.acrh.iter().map(String::as_str);
+            let order = self.check_order(&pf.acrh);
+            let names = order.iter().map(String::as_str);
             let Err(f) =
                 preflight_check(status, &pf.response, origin, &pf.acrm, names, mode, profile)
             else {
@@ -1454,5 +1500,35 @@ mod tests {
         );
         assert_eq!(client_host(Some("[::1]:5000")).as_deref(), Some("::1"));
         assert_eq!(client_host(None), None);
+    }
+    #[test]
+    fn refused_header_named_in_the_browsers_own_header_order() {
+        // Chromium checks header names in its request-header order, not ACRH's sorted one.
+        // A request it did send shows that x-z comes before content-type.
+        let mut s = Session::new(Config::new(Profile::Chrome));
+        let sent = actual(
+            0,
+            0,
+            "GET",
+            &[("X-Z", "1"), ("Content-Type", "application/json")],
+        );
+        s.push(&sent);
+        s.push(&preflight(1, 10, "PUT", "content-type,x-z", PF_OK));
+        let out = s.finish();
+        let v = out.iter().find(|v| v.exchange == 1).unwrap();
+        let msg = v.chrome_message.as_deref().unwrap();
+        assert!(
+            msg.contains("Request header field x-z is not allowed"),
+            "{msg}"
+        );
+        // Without that evidence the sorted order decides.
+        let mut fresh = Session::new(Config::new(Profile::Chrome));
+        fresh.push(&preflight(1, 10, "PUT", "content-type,x-z", PF_OK));
+        let out = fresh.finish();
+        let msg = out[0].chrome_message.clone().unwrap();
+        assert!(
+            msg.contains("Request header field content-type is not allowed"),
+            "{msg}"
+        );
     }
 }

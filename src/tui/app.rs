@@ -109,6 +109,8 @@ pub struct StatusInfo {
     pub ca_hint: String,
     /// Exchanges evicted by the store's cap (still counted, bodies or rows gone).
     pub evicted: u64,
+    /// Exchanges captured but not in the list yet (the list is paused).
+    pub unseen: u64,
 }
 
 /// The whole UI state.

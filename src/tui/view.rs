@@ -19,6 +19,11 @@ pub fn list_height(area: Rect) -> usize {
     list.height.saturating_sub(2) as usize
 }
 
+/// Where the list pane is for a terminal of `area` (for mouse clicks).
+pub fn list_area(area: Rect) -> Rect {
+    regions(area)[1]
+}
+
 /// Status line, list, detail, bottom bar.
 fn regions(area: Rect) -> [Rect; 4] {
     let body = area.height.saturating_sub(2);

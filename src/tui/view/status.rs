@@ -13,19 +13,18 @@ pub fn draw_status(frame: &mut Frame, area: Rect, app: &App) {
     let mut spans = vec![
         Span::styled(" corscope ", theme::title()),
         Span::raw(format!("{} ", app.status.listen)),
-        Span::styled(
-            if app.paused {
-                "⏸ paused "
-            } else {
-                "● live "
-            },
-            if app.paused {
-                theme::warn()
-            } else {
-                theme::ok()
-            },
-        ),
-        Span::raw(format!("{} exchanges  ", c.total)),
+        if app.paused {
+            Span::styled(
+                format!("⏸ paused ({} new, p resumes) ", app.status.unseen),
+                theme::warn(),
+            )
+        } else {
+            Span::styled("● live ", theme::ok())
+        },
+        Span::raw(format!(
+            "{} exchanges  ",
+            c.total as u64 + app.status.unseen
+        )),
         Span::styled(format!("✓{} ", c.allowed), theme::badge(Badge::Allowed)),
         Span::styled(format!("✗{} ", c.blocked), theme::badge(Badge::Blocked)),
         Span::styled(format!("…{} ", c.pending), theme::badge(Badge::Pending)),

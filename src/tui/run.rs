@@ -1,0 +1,292 @@
+//! The interactive mode: the proxy, the live verdicts and the UI, driven by one
+//! `tokio::select!` over terminal events, verdict changes, a frame clock and shutdown.
+//! The proxy never waits on the UI: the UI reads the store and the verdicts when it draws.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use crossterm::event::{Event, EventStream, KeyEventKind, MouseButton, MouseEventKind};
+use futures_util::StreamExt as _;
+use ratatui::layout::Rect;
+use tokio_util::sync::CancellationToken;
+
+use super::app::{App, Effect, StatusInfo};
+use super::detail::Detail;
+use super::terminal::{TerminalGuard, Tui};
+use super::{curl, rows, view};
+use crate::capture::store::Store;
+use crate::cli::ProxyArgs;
+use crate::config::ProxyConfig;
+use crate::live::{self, Verdicts};
+use crate::proxy::Proxy;
+use crate::tls::ca::CertificateAuthority;
+
+/// Shortest time between two frames (about 30 frames a second at most).
+pub const FRAME: Duration = Duration::from_millis(33);
+
+/// Verdict changes applied to the list per frame; the rest wait for the next frame so a
+/// burst of traffic cannot stall input handling.
+const SYNC_BATCH: usize = 20_000;
+
+/// `corscope` with no subcommand: proxy + live verdicts + UI.
+pub fn run(args: &ProxyArgs) -> anyhow::Result<i32> {
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "the interactive UI needs a terminal; for scripts and CI use \
+             `corscope headless --jsonl -`"
+        );
+    }
+    let config = ProxyConfig::from_args(args)?;
+    let log = config.data_dir.join("corscope.log");
+    crate::logging::init_file(&log)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let ca = Arc::new(
+            CertificateAuthority::load_or_create(&config.data_dir).context("loading the CA")?,
+        );
+        let store = Arc::new(Store::default());
+        let verdicts = Arc::new(Verdicts::new(args.profile));
+        let ca_path = ca.paths().cert.clone();
+        let proxy = Proxy::bind(config, ca, store.clone()).await?;
+        let status = StatusInfo {
+            listen: proxy.local_addr().to_string(),
+            ca_hint: format!("CA {}", ca_path.display()),
+            ..StatusInfo::default()
+        };
+        let shutdown = CancellationToken::new();
+        let proxy_task = tokio::spawn(proxy.run(shutdown.clone()));
+        let follower = tokio::spawn(live::follow(
+            store.clone(),
+            verdicts.clone(),
+            shutdown.clone(),
+        ));
+        let result = run_ui(store, verdicts, status).await;
+        shutdown.cancel();
+        let _ = proxy_task.await;
+        let _ = follower.await;
+        result.map(|()| 0)
+    })
+}
+
+/// Own the terminal and run the UI over `store` and `verdicts` until the user quits.
+pub async fn run_ui(
+    store: Arc<Store>,
+    verdicts: Arc<Verdicts>,
+    status: StatusInfo,
+) -> anyhow::Result<()> {
+    let mut guard = TerminalGuard::enter().context("setting up the terminal")?;
+    let mut ui = Ui {
+        app: App::new(verdicts.profile(), status),
+        store,
+        verdicts,
+        cursor: 1,
+        generation: 0,
+        detail: None,
+        detail_stale: true,
+    };
+    let result = ui.event_loop(&mut guard.terminal).await;
+    drop(guard);
+    result
+}
+
+struct Ui {
+    app: App,
+    store: Arc<Store>,
+    verdicts: Arc<Verdicts>,
+    /// Position in the verdicts' change log.
+    cursor: u64,
+    generation: u64,
+    detail: Option<Detail>,
+    detail_stale: bool,
+}
+
+impl Ui {
+    async fn event_loop(&mut self, term: &mut Tui) -> anyhow::Result<()> {
+        let mut events = EventStream::new();
+        let mut verdict_changes = self.verdicts.subscribe();
+        let mut store_changes = self.store.subscribe();
+        let mut frame = tokio::time::interval(FRAME);
+        frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut dirty = true;
+        loop {
+            tokio::select! {
+                ev = events.next() => match ev {
+                    Some(Ok(ev)) => {
+                        let area = term.size().map(|s| Rect::new(0, 0, s.width, s.height))?;
+                        if let Some(effect) = self.on_event(ev, area) {
+                            if !self.apply(effect, term)? {
+                                return Ok(());
+                            }
+                        }
+                        dirty = true;
+                    }
+                    Some(Err(e)) => return Err(e).context("reading terminal input"),
+                    None => return Ok(()),
+                },
+                _ = verdict_changes.changed() => dirty = true,
+                _ = store_changes.changed() => dirty = true,
+                _ = frame.tick() => {
+                    if dirty {
+                        dirty = self.sync();
+                        self.draw(term)?;
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_event(&mut self, ev: Event, area: Rect) -> Option<Effect> {
+        match ev {
+            Event::Key(k) if k.kind != KeyEventKind::Release => self.app.on_key(k),
+            Event::Mouse(m) => {
+                match m.kind {
+                    MouseEventKind::ScrollUp => self.app.scroll(-3),
+                    MouseEventKind::ScrollDown => self.app.scroll(3),
+                    MouseEventKind::Down(MouseButton::Left) => {
+                        let list = view::list_area(area);
+                        if m.row > list.y && m.row < list.y + list.height.saturating_sub(1) {
+                            let pos = self.app.offset() + (m.row - list.y - 1) as usize;
+                            self.app.select_visible(pos);
+                        }
+                    }
+                    _ => {}
+                }
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// Carry out an effect; false means quit.
+    fn apply(&mut self, effect: Effect, term: &mut Tui) -> anyhow::Result<bool> {
+        match effect {
+            Effect::Quit => return Ok(false),
+            Effect::ClearStore => {
+                self.store.clear();
+                self.verdicts.clear();
+                self.app.clear_rows();
+                self.detail = None;
+                self.app.flash = Some("cleared".to_owned());
+            }
+            Effect::ExportHar(path) => {
+                self.app.flash = Some(match self.export(&path) {
+                    Ok(n) => {
+                        self.app.unsaved = false;
+                        format!("exported {n} exchanges to {path}")
+                    }
+                    Err(e) => format!("export failed: {e:#}"),
+                });
+            }
+            Effect::SetProfile(p) => {
+                self.verdicts.set_profile(p);
+                self.app.flash = Some(format!("recomputing verdicts as {p:?}").to_lowercase());
+            }
+            Effect::CopyCurl(id) => {
+                if let Some(ex) = self.store.get(id) {
+                    let cmd = curl::to_curl(&ex);
+                    // OSC 52: the terminal puts it on the clipboard (also over SSH).
+                    let b64 = base64::engine::general_purpose::STANDARD.encode(cmd.as_bytes());
+                    let backend = term.backend_mut();
+                    let _ = write!(backend, "\x1b]52;c;{b64}\x07");
+                    let _ = backend.flush();
+                    tracing::info!(exchange = id, curl = %cmd, "copied as curl");
+                    self.app.flash = Some(format!("copied: {cmd}"));
+                }
+            }
+            Effect::Resume => {}
+        }
+        self.detail_stale = true;
+        Ok(true)
+    }
+
+    fn export(&self, _path: &str) -> anyhow::Result<usize> {
+        anyhow::bail!("HAR export is not wired yet")
+    }
+
+    /// Bring the list up to date with the verdicts (unless paused). Returns true when more
+    /// changes wait for the next frame.
+    fn sync(&mut self) -> bool {
+        let stats = self.store.stats();
+        self.app.status.evicted = stats.evicted_exchanges;
+        self.app.status.unseen = stats
+            .total_exchanges
+            .saturating_sub(stats.evicted_exchanges)
+            .saturating_sub(self.app.rows().len() as u64);
+        self.app.profile = self.verdicts.profile();
+        if self.app.paused {
+            return false;
+        }
+        let changes = self.verdicts.changes_since(self.cursor, SYNC_BATCH);
+        if changes.generation != self.generation || changes.missed > 0 {
+            self.rebuild();
+            self.generation = changes.generation;
+            self.detail_stale = true;
+            return false;
+        }
+        self.cursor = changes.next;
+        let selected = self.app.selected_id();
+        let mut ids = changes.ids;
+        ids.dedup();
+        if ids.iter().any(|id| Some(*id) == selected) {
+            self.detail_stale = true;
+        }
+        let rows: Vec<_> = ids
+            .iter()
+            .filter_map(|&id| {
+                let ex = self.store.get(id)?;
+                let v = self.verdicts.get(id);
+                Some(rows::row(&ex, v.as_deref()))
+            })
+            .collect();
+        self.app.upsert_rows(rows);
+        ids.len() >= SYNC_BATCH
+    }
+
+    /// Rebuild every row from the store (profile switch, clear, or a long pause).
+    fn rebuild(&mut self) {
+        let snapshot = self.store.snapshot();
+        self.cursor = self.verdicts.changes_since(u64::MAX, 0).next;
+        self.app.clear_rows();
+        let rows: Vec<_> = snapshot
+            .exchanges
+            .iter()
+            .filter_map(|ex| {
+                let v = self.verdicts.get(ex.id)?;
+                Some(rows::row(ex, Some(&v)))
+            })
+            .collect();
+        self.app.upsert_rows(rows);
+    }
+
+    fn draw(&mut self, term: &mut Tui) -> anyhow::Result<()> {
+        let size = term.size()?;
+        self.app.list_height = view::list_height(Rect::new(0, 0, size.width, size.height));
+        self.app.refresh();
+        let selected = self.app.selected_id();
+        if self.detail_stale || self.detail.as_ref().map(|d| d.id) != selected {
+            self.detail = selected.and_then(|id| self.build_detail(id));
+            self.detail_stale = false;
+        }
+        term.draw(|f| view::draw(f, &self.app, self.detail.as_ref()))?;
+        Ok(())
+    }
+
+    fn build_detail(&self, id: u64) -> Option<Detail> {
+        let ex = self.store.get(id)?;
+        let v = self.verdicts.get(id);
+        let paired_id = v.as_ref().and_then(|v| v.paired_with);
+        let paired = paired_id.and_then(|p| self.store.get(p));
+        let paired_v = paired_id.and_then(|p| self.verdicts.get(p));
+        Some(rows::detail(
+            &ex,
+            v.as_deref(),
+            paired.as_deref().map(|p| (p, paired_v.as_deref())),
+        ))
+    }
+}
