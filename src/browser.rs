@@ -6,6 +6,65 @@ use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+/// `corscope browser`: launch a browser against the corscope proxy listening on
+/// `--listen` (started separately, e.g. `corscope` in another terminal) and wait for it.
+pub fn run(proxy: &crate::cli::ProxyArgs, args: &crate::cli::BrowserArgs) -> anyhow::Result<i32> {
+    use anyhow::Context as _;
+    crate::logging::init_stderr();
+    let config = crate::config::ProxyConfig::from_args(proxy)?;
+    let ca = crate::tls::ca::CertificateAuthority::load_or_create(&config.data_dir)
+        .context("loading the CA")?;
+    let (kind, exe) = match (&args.executable, args.kind) {
+        (Some(exe), kind) => (kind.unwrap_or(BrowserKind::Chromium), exe.clone()),
+        (None, kind) => find(kind)?,
+    };
+    let opts = LaunchOptions {
+        proxy: config.listen,
+        ca_der: ca.cert_der().to_vec(),
+        ca_pem_path: ca.paths().cert.clone(),
+        headless: args.headless,
+        url: args.url.clone(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        if tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            tokio::net::TcpStream::connect(opts.proxy),
+        )
+        .await
+        .map_or(true, |r| r.is_err())
+        {
+            anyhow::bail!(
+                "no corscope proxy is listening on {}: start `corscope` (or `corscope demo`) \
+                 in another terminal first, or pass --listen with its address",
+                opts.proxy
+            );
+        }
+        let mut launched = launch(kind, &exe, &opts)?;
+        for note in &launched.notes {
+            tracing::warn!("{note}");
+        }
+        tracing::info!(
+            "{} started with a temporary profile ({}), using the proxy at {}",
+            exe.display(),
+            launched.profile.path().display(),
+            opts.proxy
+        );
+        tokio::select! {
+            status = launched.child.wait() => {
+                status.context("waiting for the browser")?;
+            }
+            () = crate::headless::wait_for_signal() => {
+                let _ = launched.child.kill().await;
+            }
+        }
+        Ok(0)
+    })
+}
+
 /// Browsers corscope knows how to configure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BrowserKind {

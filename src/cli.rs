@@ -28,6 +28,46 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Manage the local certificate authority used for HTTPS interception.
     Ca(CaArgs),
+    /// Start demo origins with good and broken CORS and watch corscope judge their traffic.
+    Demo(DemoArgs),
+    /// Launch a browser with a fresh profile that uses the running corscope proxy and trusts
+    /// its CA (the profile is removed when the browser exits).
+    Browser(BrowserArgs),
+}
+
+/// `corscope demo`.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// No UI: run the demo traffic, print the verdicts and exit.
+    #[arg(long)]
+    pub headless: bool,
+
+    /// With --headless: write one JSON verdict per exchange to FILE (`-` for stdout).
+    #[arg(long, value_name = "FILE", requires = "headless")]
+    pub jsonl: Option<PathBuf>,
+
+    /// Open the demo page in a browser that uses the proxy, instead of emulating one.
+    #[arg(long)]
+    pub browser: bool,
+}
+
+/// `corscope browser`.
+#[derive(Debug, Clone, Args)]
+pub struct BrowserArgs {
+    /// Which browser (default: the first of chromium, chrome, firefox found).
+    #[arg(value_enum)]
+    pub kind: Option<crate::browser::BrowserKind>,
+
+    /// Page to open.
+    pub url: Option<String>,
+
+    /// Run the browser headless (CI).
+    #[arg(long)]
+    pub headless: bool,
+
+    /// Path of the browser executable, when it is not found on PATH.
+    #[arg(long, value_name = "PATH")]
+    pub executable: Option<PathBuf>,
 }
 
 /// Options shared by every mode that runs the proxy.

@@ -84,7 +84,7 @@ async fn open_output(path: Option<&Path>) -> anyhow::Result<Option<Output>> {
     Ok(Some(Box::new(file)))
 }
 
-async fn wait_for_signal() {
+pub async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -39,5 +39,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<i32> {
         None => tui::run::run(&cli.proxy),
         Some(cli::Command::Analyze(args)) => Ok(analyze::run(&args, cli.proxy.profile)?),
         Some(cli::Command::Ca(args)) => headless::ca(&cli.proxy, &args),
+        Some(cli::Command::Demo(args)) => demo::run(&cli.proxy, &args),
+        Some(cli::Command::Browser(args)) => browser::run(&cli.proxy, &args),
     }
 }

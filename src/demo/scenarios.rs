@@ -73,6 +73,11 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// The origin the page's request goes to (every scenario starts at the main API).
+    pub fn target(&self) -> Target {
+        Target::Api
+    }
+
     /// Path of the scenario on the API origin.
     pub fn path(&self) -> String {
         format!("/api/{}", self.id)
