@@ -137,7 +137,7 @@ async fn chromium_fetch_results_equal_corscope_verdicts() {
     // (never judged as CORS traffic) and never stop the proxy.
     for ex in store.snapshot().exchanges {
         if !ex.request.url.contains("127.0.0.1") {
-            assert!(ex.response.as_ref().map_or(true, |r| r.status >= 400));
+            assert!(ex.response.as_ref().is_none_or(|r| r.status >= 400));
         }
     }
 }
