@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 # Tools the integration tests use; each is checked so reruns skip the install.
-for pkg_cmd in "curl:curl"; do
+# chromium: the end-to-end test drives a real headless browser through corscope.
+for pkg_cmd in "curl:curl" "chromium:chromium"; do
   pkg=${pkg_cmd%%:*}; cmd=${pkg_cmd##*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
