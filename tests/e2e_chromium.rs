@@ -18,6 +18,8 @@ use corscope::proxy::Proxy;
 use corscope::tls::ca::CertificateAuthority;
 use tokio_util::sync::CancellationToken;
 
+mod common;
+
 struct Running {
     store: Arc<Store>,
     verdicts: Arc<Verdicts>,
@@ -26,12 +28,15 @@ struct Running {
     follower: tokio::task::JoinHandle<()>,
 }
 
-async fn start(data: &std::path::Path) -> Running {
+async fn start(data: &std::path::Path, upstream_ca: Option<&common::TestCa>) -> Running {
     let ca = Arc::new(CertificateAuthority::load_or_create(data).unwrap());
     let store = Arc::new(Store::default());
     let verdicts = Arc::new(Verdicts::new(Profile::Chrome));
     let mut config = ProxyConfig::local(data.to_owned());
     config.listen = "127.0.0.1:0".parse().unwrap();
+    if let Some(ca) = upstream_ca {
+        config.upstream_trust.extra_ca_certs.push(ca.cert.clone());
+    }
     let proxy = Proxy::bind(config, ca, store.clone()).await.unwrap();
     let addr = proxy.local_addr();
     let shutdown = CancellationToken::new();
@@ -70,11 +75,27 @@ async fn blocked_by_scenario(r: Running) -> BTreeMap<String, bool> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chromium_fetch_results_equal_corscope_verdicts() {
+async fn chromium_over_http_agrees_with_corscope() {
+    chromium_fetch_results_equal_corscope_verdicts(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_over_intercepted_https_agrees_with_corscope() {
+    chromium_fetch_results_equal_corscope_verdicts(true).await;
+}
+
+/// Open the demo page (over HTTPS through the interception when `https`) in Chromium.
+async fn chromium_fetch_results_equal_corscope_verdicts(https: bool) {
     let data = tempfile::tempdir().unwrap();
     let (_stop, rx) = tokio::sync::watch::channel(false);
-    let mut demo = server::start("127.0.0.1".parse().unwrap(), rx).await.unwrap();
-    let running = start(data.path()).await;
+    let origin_ca = https.then(common::TestCa::new);
+    let tls = origin_ca
+        .as_ref()
+        .map(|ca| ca.server_config(&[b"h2", b"http/1.1"]));
+    let mut demo = server::start_with("127.0.0.1".parse().unwrap(), rx, tls)
+        .await
+        .unwrap();
+    let running = start(data.path(), origin_ca.as_ref()).await;
     let page = format!("{}/", demo.page_origin());
 
     let mut browser = tokio::process::Command::new(env!("CARGO_BIN_EXE_corscope"))
@@ -126,8 +147,18 @@ async fn chromium_fetch_results_equal_corscope_verdicts() {
             ));
         }
     }
+    if https {
+        // Every demo exchange was seen inside the interception, over TLS.
+        assert!(store
+            .snapshot()
+            .exchanges
+            .iter()
+            .filter(|e| e.request.url.contains("/api/"))
+            .all(|e| e.request.url.starts_with("https://")));
+    }
     println!(
-        "chromium vs corscope: {}/{} fetches agree",
+        "chromium vs corscope ({}): {}/{} fetches agree",
+        demo.scheme,
         page_results.len() - disagreements.len(),
         page_results.len()
     );
@@ -148,8 +179,10 @@ async fn demo_emulation_gets_the_browsers_verdicts() {
     // browser gets (the table is checked against Chromium by the test above).
     let data = tempfile::tempdir().unwrap();
     let (_stop, rx) = tokio::sync::watch::channel(false);
-    let demo = server::start("127.0.0.1".parse().unwrap(), rx).await.unwrap();
-    let running = start(data.path()).await;
+    let demo = server::start("127.0.0.1".parse().unwrap(), rx)
+        .await
+        .unwrap();
+    let running = start(data.path(), None).await;
     let results = traffic::run_all(
         running.proxy,
         &demo.page_origin(),

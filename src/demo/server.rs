@@ -31,20 +31,22 @@ pub struct DemoServers {
     pub page: SocketAddr,
     pub api: SocketAddr,
     pub api2: SocketAddr,
+    /// `http` or `https`.
+    pub scheme: &'static str,
     results: watch::Receiver<Option<serde_json::Value>>,
 }
 
 impl DemoServers {
     pub fn page_origin(&self) -> String {
-        format!("http://{}", self.page)
+        format!("{}://{}", self.scheme, self.page)
     }
 
     pub fn api_origin(&self) -> String {
-        format!("http://{}", self.api)
+        format!("{}://{}", self.scheme, self.api)
     }
 
     pub fn api2_origin(&self) -> String {
-        format!("http://{}", self.api2)
+        format!("{}://{}", self.scheme, self.api2)
     }
 
     /// Wait until a page run has posted its results (what each `fetch()` did).
@@ -62,10 +64,20 @@ struct Origins {
     results: Arc<Mutex<watch::Sender<Option<serde_json::Value>>>>,
 }
 
-/// Bind the three origins on `ip` (ephemeral ports) and serve them until `shutdown` fires.
+/// Bind the three origins on `ip` (ephemeral ports) over plain HTTP and serve them until
+/// `shutdown` fires.
 pub async fn start(
     ip: std::net::IpAddr,
     shutdown: watch::Receiver<bool>,
+) -> std::io::Result<DemoServers> {
+    start_with(ip, shutdown, None).await
+}
+
+/// [`start`], over HTTPS with `tls` when given (its certificate must cover `ip`).
+pub async fn start_with(
+    ip: std::net::IpAddr,
+    shutdown: watch::Receiver<bool>,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) -> std::io::Result<DemoServers> {
     let page = TcpListener::bind((ip, 0)).await?;
     let api = TcpListener::bind((ip, 0)).await?;
@@ -75,6 +87,7 @@ pub async fn start(
         page: page.local_addr()?,
         api: api.local_addr()?,
         api2: api2.local_addr()?,
+        scheme: if tls.is_some() { "https" } else { "http" },
         results: rx,
     };
     let origins = Origins {
@@ -84,7 +97,13 @@ pub async fn start(
         results: Arc::new(Mutex::new(tx)),
     };
     for (listener, role) in [(page, Role::Page), (api, Role::Api), (api2, Role::Api2)] {
-        tokio::spawn(serve(listener, role, origins.clone(), shutdown.clone()));
+        tokio::spawn(serve(
+            listener,
+            role,
+            origins.clone(),
+            shutdown.clone(),
+            tls.clone().map(tokio_rustls::TlsAcceptor::from),
+        ));
     }
     Ok(servers)
 }
@@ -101,6 +120,7 @@ async fn serve(
     role: Role,
     origins: Origins,
     mut shutdown: watch::Receiver<bool>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     loop {
         let accepted = tokio::select! {
@@ -110,14 +130,23 @@ async fn serve(
         let Ok((stream, _)) = accepted else { continue };
         let _ = stream.set_nodelay(true);
         let origins = origins.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let svc = service_fn(move |req| {
                 let origins = origins.clone();
                 async move { Ok::<_, Infallible>(handle(role, &origins, req).await) }
             });
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
+            let builder = auto::Builder::new(TokioExecutor::new());
+            match tls {
+                Some(acceptor) => {
+                    if let Ok(stream) = acceptor.accept(stream).await {
+                        let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+                    }
+                }
+                None => {
+                    let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+                }
+            }
         });
     }
 }
