@@ -44,8 +44,12 @@ mkdir -p "$WORK/www" "$WORK/runs"
 
 # --- origin: nginx with HTTP and HTTPS (certificate from a throwaway test CA) ----------
 make_origin() {
-  head -c 1024 /dev/urandom | base64 -w0 | head -c 1024 >"$WORK/www/1k"
-  head -c 102400 /dev/urandom | base64 -w0 | head -c 102400 >"$WORK/www/100k"
+  python3 - "$WORK/www" <<'PY'
+import base64, os, sys
+for name, n in (("1k", 1024), ("100k", 102400)):
+    with open(os.path.join(sys.argv[1], name), "wb") as f:
+        f.write(base64.b64encode(os.urandom(n))[:n])
+PY
   if [ ! -f "$WORK/origin.pem" ]; then
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
       -subj "/CN=corscope bench CA" -keyout "$WORK/ca.key" -out "$WORK/ca.pem" 2>/dev/null
@@ -66,8 +70,8 @@ http {
   keepalive_requests 1000000;
   server {
     listen 127.0.0.1:$HTTP_PORT;
-    listen 127.0.0.1:$HTTPS_PORT ssl;
-    http2 on;
+    # "ssl http2" on the listen line works on nginx 1.22 (Debian 12) and later.
+    listen 127.0.0.1:$HTTPS_PORT ssl http2;
     ssl_certificate $WORK/origin.pem;
     ssl_certificate_key $WORK/origin.key;
     root $WORK/www;
@@ -94,7 +98,9 @@ wait_port() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
     sleep 0.05
   done
-  echo "bench: nothing listens on port $1" >&2; exit 1
+  echo "bench: nothing listens on port $1" >&2
+  tail -3 "$WORK"/*.out "$WORK"/*.err "$WORK"/nginx-error.log 2>/dev/null >&2
+  exit 1
 }
 
 start_corscope() {
@@ -134,7 +140,9 @@ d = json.load(open(sys.argv[1]))
 s = d.get("summary", {})
 lat = d.get("latencyPercentiles", {})
 codes = d.get("statusCodeDistribution", {})
-errors = sum(d.get("errorDistribution", {}).values()) + sum(v for k, v in codes.items() if not k.startswith("2"))
+# Requests cut off when the run's time is up are not errors.
+errs = {k: v for k, v in d.get("errorDistribution", {}).items() if "deadline" not in k}
+errors = sum(errs.values()) + sum(v for k, v in codes.items() if not k.startswith("2"))
 print(f'{s.get("requestsPerSec", 0):.0f} {lat.get("p50", 0)*1000:.3f} {lat.get("p99", 0)*1000:.3f} {errors}')
 PY
 }
