@@ -22,14 +22,23 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the proxy without a UI and write one JSON object per exchange.
+    /// Run the proxy without a UI: JSON lines with verdicts, HAR, CI mode.
+    ///
+    /// Exit status: 0 after a clean stop (SIGTERM, Ctrl-C, --exit-after-idle); 3 with
+    /// --fail-on-blocked when any CORS exchange was blocked (each is summarised on stderr);
+    /// 2 on errors. Outputs are complete before corscope exits, however it stops.
     Headless(HeadlessArgs),
     /// Analyze a HAR file offline (Chrome DevTools, Firefox, mitmproxy, corscope).
     Analyze(AnalyzeArgs),
     /// Send the preflight and request a browser would send, and judge them like a browser.
     ///
+    /// The preflight (only when one is needed) carries Chromium's headers: `Accept: */*`,
+    /// Access-Control-Request-Method, Access-Control-Request-Headers (lowercase, sorted,
+    /// `,`-joined unsafe names), Origin, Sec-Fetch-*. The request follows only when the
+    /// preflight allows it.
+    ///
     /// Exit status: 0 when not blocked, 3 when the browser would block it, 2 on errors
-    /// (bad arguments, connection refused, TLS failure).
+    /// (bad arguments, DNS, connection refused, TLS failure).
     Probe(ProbeArgs),
     /// Manage the local certificate authority used for HTTPS interception.
     Ca(CaArgs),
@@ -187,6 +196,8 @@ pub struct ProbeArgs {
     pub data: Option<String>,
 
     /// Credentials mode (default: include when a Cookie header is given, else omit).
+    /// `include` without a Cookie header sends `Cookie: corscope_probe=1` in place of the
+    /// browser's cookie jar, so the request is judged as credentialed; `omit` drops Cookie.
     #[arg(long, value_enum)]
     pub credentials: Option<CredentialsArg>,
 
