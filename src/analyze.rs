@@ -1,6 +1,7 @@
 //! `corscope analyze FILE.har [--profile P] [--json]`: import a HAR, run the engine over it,
-//! print one row (or one JSON object) per entry. Exit status 0 once the file was read,
-//! whatever the verdicts; 2 when the file is not a HAR.
+//! print one row (or one JSON object) per entry; with `--har OUT`, also write the entries
+//! with their verdicts as a corscope HAR. Exit status 0 once the file was read, whatever
+//! the verdicts; 2 when the file is not a HAR or the output cannot be written.
 
 use crate::cli::AnalyzeArgs;
 use crate::cors::{self, Profile, Verdict};
@@ -50,6 +51,12 @@ pub fn run_to(
     let mut cfg = cors::Config::new(profile);
     cfg.credentials_visible = !imported.strips_credentials();
     let verdicts = cors::analyze_with(&imported.exchanges, cfg);
+    if let Some(out_path) = &args.har {
+        if let Err(e) = export_har(&imported, &verdicts, profile, args, out_path) {
+            writeln!(err, "corscope: {e}")?;
+            return Ok(EXIT_MALFORMED);
+        }
+    }
     if args.json {
         write_json(&imported, &verdicts, out)?;
     } else {
@@ -57,6 +64,32 @@ pub fn run_to(
     }
     out.flush()?;
     Ok(0)
+}
+
+fn export_har(
+    imported: &Imported,
+    verdicts: &[Verdict],
+    profile: Profile,
+    args: &AnalyzeArgs,
+    path: &std::path::Path,
+) -> Result<(), crate::har::export::ExportError> {
+    let exchanges: Vec<std::sync::Arc<crate::capture::Exchange>> = imported
+        .exchanges
+        .iter()
+        .cloned()
+        .map(std::sync::Arc::new)
+        .collect();
+    let by_id: std::collections::HashMap<u64, std::sync::Arc<Verdict>> = verdicts
+        .iter()
+        .map(|v| (v.exchange, std::sync::Arc::new(v.clone())))
+        .collect();
+    let har = crate::har::export::build(
+        &exchanges,
+        |id| by_id.get(&id).cloned(),
+        profile,
+        &args.export.options(),
+    );
+    crate::har::export::write_atomic(path, &har)
 }
 
 /// Run the command on the process's stdout / stderr.

@@ -22,10 +22,24 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the proxy without a UI and write one JSON object per exchange.
+    /// Run the proxy without a UI: JSON lines with verdicts, HAR, CI mode.
+    ///
+    /// Exit status: 0 after a clean stop (SIGTERM, Ctrl-C, --exit-after-idle); 3 with
+    /// --fail-on-blocked when any CORS exchange was blocked (each is summarised on stderr);
+    /// 2 on errors. Outputs are complete before corscope exits, however it stops.
     Headless(HeadlessArgs),
     /// Analyze a HAR file offline (Chrome DevTools, Firefox, mitmproxy, corscope).
     Analyze(AnalyzeArgs),
+    /// Send the preflight and request a browser would send, and judge them like a browser.
+    ///
+    /// The preflight (only when one is needed) carries Chromium's headers: `Accept: */*`,
+    /// Access-Control-Request-Method, Access-Control-Request-Headers (lowercase, sorted,
+    /// `,`-joined unsafe names), Origin, Sec-Fetch-*. The request follows only when the
+    /// preflight allows it.
+    ///
+    /// Exit status: 0 when not blocked, 3 when the browser would block it, 2 on errors
+    /// (bad arguments, DNS, connection refused, TLS failure).
+    Probe(ProbeArgs),
     /// Manage the local certificate authority used for HTTPS interception.
     Ca(CaArgs),
     /// Start demo origins with good and broken CORS and watch corscope judge their traffic.
@@ -113,12 +127,60 @@ pub struct ProxyArgs {
     pub insecure_upstream: bool,
 }
 
+/// How HAR files are written (redaction).
+#[derive(Debug, Clone, Default, Args)]
+pub struct HarExportArgs {
+    /// Also redact this header's values in HAR exports (repeatable; Cookie, Set-Cookie,
+    /// Authorization and Proxy-Authorization are always redacted).
+    #[arg(long = "redact", value_name = "HEADER")]
+    pub redact: Vec<String>,
+
+    /// Keep every header value in HAR exports, secrets included.
+    #[arg(long)]
+    pub no_redact: bool,
+}
+
+impl HarExportArgs {
+    /// The export options these flags ask for.
+    pub fn options(&self) -> crate::har::export::ExportOptions {
+        crate::har::export::ExportOptions {
+            redact: !self.no_redact,
+            extra_redacted: self.redact.clone(),
+        }
+    }
+}
+
 /// `corscope headless`.
-#[derive(Debug, Clone, Args)]
+///
+/// Exit status: 0 after a clean stop; 3 with --fail-on-blocked when any CORS exchange was
+/// blocked; 2 on errors. Outputs (--jsonl, --har) are complete before corscope exits,
+/// however it stops (SIGTERM, Ctrl-C, --exit-after-idle).
+#[derive(Debug, Clone, Default, Args)]
 pub struct HeadlessArgs {
-    /// Write JSON lines to FILE (`-` for stdout).
+    /// Write JSON lines to FILE (`-` for stdout): one line per exchange with its verdict,
+    /// written again (same `id`) when a pending verdict settles.
     #[arg(long, value_name = "FILE")]
     pub jsonl: Option<PathBuf>,
+
+    /// Write the session as HAR 1.2 to FILE on exit (with verdicts in `_cors`).
+    #[arg(long, value_name = "FILE")]
+    pub har: Option<PathBuf>,
+
+    /// Also rewrite the --har file (atomically) every SECONDS while running.
+    #[arg(long, value_name = "SECONDS", requires = "har")]
+    pub har_every: Option<u64>,
+
+    /// Exit with status 3 if any CORS exchange was blocked, after writing the outputs and
+    /// a summary of each blocked exchange on stderr.
+    #[arg(long)]
+    pub fail_on_blocked: bool,
+
+    /// Stop after SECONDS without traffic (no exchange completed, no event).
+    #[arg(long, value_name = "SECONDS")]
+    pub exit_after_idle: Option<u64>,
+
+    #[command(flatten)]
+    pub export: HarExportArgs,
 }
 
 /// `corscope analyze`.
@@ -130,6 +192,65 @@ pub struct AnalyzeArgs {
     /// One JSON object per HAR entry instead of a table.
     #[arg(long)]
     pub json: bool,
+
+    /// Also write the entries with their verdicts (`_cors`) as a new HAR file.
+    #[arg(long, value_name = "OUT")]
+    pub har: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub export: HarExportArgs,
+}
+
+/// Credentials mode for `corscope probe`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CredentialsArg {
+    /// `credentials: 'include'`: cookies (-H 'Cookie: …') are sent.
+    Include,
+    /// `credentials: 'omit'`: no cookies.
+    Omit,
+}
+
+/// `corscope probe`.
+#[derive(Debug, Clone, Args)]
+pub struct ProbeArgs {
+    /// The page origin the request comes from, e.g. `http://localhost:5173`.
+    #[arg(long, value_name = "ORIGIN")]
+    pub origin: String,
+
+    /// Request method (sent as given; DELETE, GET, HEAD, OPTIONS, POST, PUT are
+    /// uppercased as browsers do).
+    #[arg(
+        short = 'X',
+        long = "method",
+        value_name = "METHOD",
+        default_value = "GET"
+    )]
+    pub method: String,
+
+    /// Request header set by the script, `Name: value` (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+
+    /// Request body.
+    #[arg(short = 'd', long = "data", value_name = "BODY")]
+    pub data: Option<String>,
+
+    /// Credentials mode (default: include when a Cookie header is given, else omit).
+    /// `include` without a Cookie header sends `Cookie: corscope_probe=1` in place of the
+    /// browser's cookie jar, so the request is judged as credentialed; `omit` drops Cookie.
+    #[arg(long, value_enum)]
+    pub credentials: Option<CredentialsArg>,
+
+    /// Do not verify the server's TLS certificate.
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// The URL to request.
+    pub url: String,
 }
 
 /// `corscope ca`.

@@ -1,4 +1,6 @@
-//! HAR 1.2: the serde model (read and write) and import into [`crate::capture::Exchange`]s.
+//! HAR 1.2: the serde model (read and write), import into [`crate::capture::Exchange`]s, and
+//! export of a session with verdicts and redaction.
 
+pub mod export;
 pub mod import;
 pub mod model;

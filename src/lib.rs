@@ -15,6 +15,7 @@
 //! - [`cors`]: classification, pairing, checks, verdicts, diffs, fixes, lints.
 //! - [`har`]: HAR 1.2 model, import and export.
 //! - [`analyze`]: the `corscope analyze` command.
+//! - [`probe`]: `corscope probe`, a browser's preflight + request without a browser.
 //! - [`logging`]: tracing setup.
 
 pub mod analyze;
@@ -28,6 +29,7 @@ pub mod har;
 pub mod headless;
 pub mod live;
 pub mod logging;
+pub mod probe;
 pub mod proxy;
 pub mod tls;
 pub mod tui;
@@ -38,6 +40,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<i32> {
         Some(cli::Command::Headless(args)) => headless::run(&cli.proxy, &args),
         None => tui::run::run(&cli.proxy),
         Some(cli::Command::Analyze(args)) => Ok(analyze::run(&args, cli.proxy.profile)?),
+        Some(cli::Command::Probe(args)) => probe::run(&cli.proxy, &args),
         Some(cli::Command::Ca(args)) => headless::ca(&cli.proxy, &args),
         Some(cli::Command::Demo(args)) => demo::run(&cli.proxy, &args),
         Some(cli::Command::Browser(args)) => browser::run(&cli.proxy, &args),

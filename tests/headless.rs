@@ -1,6 +1,7 @@
-//! `corscope headless` as a real process: JSON lines on stdout, one per exchange, and a
-//! clean exit 0 on SIGTERM after draining. Also: non-loopback listening needs
-//! --allow-remote.
+//! `corscope headless` as a real process: JSON lines on stdout, one per exchange with its
+//! verdict, and a clean exit 0 on SIGTERM after draining; CI mode (`--fail-on-blocked`,
+//! `--exit-after-idle`, `--har`) with exit status 3 when a CORS request was blocked. Also:
+//! non-loopback listening needs --allow-remote.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -16,15 +17,24 @@ use http_body_util::{Empty, Full};
 
 /// Start the binary; returns the child and the address it reported on stderr.
 fn spawn_headless(data_dir: &std::path::Path) -> (std::process::Child, SocketAddr) {
+    let (child, addr, _) = spawn_headless_with(data_dir, &["--jsonl", "-"]);
+    (child, addr)
+}
+
+/// Start the binary with extra `headless` options; also returns a thread collecting the
+/// rest of its stderr.
+fn spawn_headless_with(
+    data_dir: &std::path::Path,
+    extra: &[&str],
+) -> (
+    std::process::Child,
+    SocketAddr,
+    std::thread::JoinHandle<String>,
+) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_corscope"))
-        .args([
-            "headless",
-            "--jsonl",
-            "-",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
+        .arg("headless")
+        .args(extra)
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .env_remove("CORSCOPE_LOG")
         .stdout(Stdio::piped())
@@ -44,8 +54,12 @@ fn spawn_headless(data_dir: &std::path::Path) -> (std::process::Child, SocketAdd
         }
     };
     // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    (child, addr)
+    let rest = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = stderr.read_to_string(&mut rest);
+        rest
+    });
+    (child, addr, rest)
 }
 
 #[tokio::test]
@@ -140,6 +154,8 @@ async fn headless_writes_one_json_line_per_exchange_and_exits_cleanly_on_sigterm
         .collect();
     assert_eq!(dups, ["1", "2"]);
     assert_eq!(get["response"]["status"], 200);
+    assert_eq!(get["verdict"], "not-cors");
+    assert!(get["stage"].is_null());
     assert!(get["error"].is_null());
     assert!(get["timings"]["wait"].is_number());
     chrono::DateTime::parse_from_rfc3339(get["started"].as_str().unwrap()).unwrap();
@@ -164,4 +180,186 @@ fn non_loopback_listen_needs_allow_remote() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-remote"));
+}
+
+const APP: &str = "http://app.test";
+
+async fn cors_request(proxy: SocketAddr, method: &str, url: String, headers: &[(&str, &str)]) {
+    let mut send = h1_to_proxy(proxy).await;
+    let mut req = Request::builder()
+        .method(method)
+        .uri(url)
+        .header("Origin", APP)
+        .header("Sec-Fetch-Mode", "cors");
+    for (n, v) in headers {
+        req = req.header(*n, *v);
+    }
+    let resp = send
+        .send_request(req.body(Full::new(Bytes::new())).unwrap())
+        .await
+        .unwrap();
+    body_bytes(resp).await;
+}
+
+fn read_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn exchange_lines<'a>(
+    lines: &'a [serde_json::Value],
+    url_part: &str,
+) -> Vec<&'a serde_json::Value> {
+    lines
+        .iter()
+        .filter(|l| {
+            l["type"] == "exchange" && l["request"]["url"].as_str().unwrap().contains(url_part)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn ci_mode_fails_on_blocked_after_idle_and_writes_every_output() {
+    let server = start_cors_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("out.jsonl");
+    let har = dir.path().join("out.har");
+    let (mut child, addr, stderr) = spawn_headless_with(
+        &dir.path().join("data"),
+        &[
+            "--jsonl",
+            jsonl.to_str().unwrap(),
+            "--har",
+            har.to_str().unwrap(),
+            "--fail-on-blocked",
+            "--exit-after-idle",
+            "2",
+        ],
+    );
+    cors_request(addr, "GET", server.url("/ok?acao=origin"), &[]).await;
+    cors_request(addr, "GET", server.url("/closed"), &[]).await;
+    // A preflight that refuses PUT: the browser never sends the PUT.
+    cors_request(
+        addr,
+        "OPTIONS",
+        server.url("/put-refused?acao=origin&acam=GET"),
+        &[("Access-Control-Request-Method", "PUT")],
+    )
+    .await;
+
+    // No signal: corscope stops by itself once idle.
+    let status = child.wait().unwrap();
+    let stderr = stderr.join().unwrap();
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("2 blocked CORS exchanges"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("GET {} from origin {APP}", server.url("/closed"))),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("No 'Access-Control-Allow-Origin' header is present"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("fix: "), "{stderr}");
+    assert!(stderr.contains("/put-refused"), "{stderr}");
+
+    let lines = read_lines(&jsonl);
+    let ok = exchange_lines(&lines, "/ok");
+    assert_eq!(ok.len(), 1);
+    assert_eq!(ok[0]["verdict"], "allowed");
+    assert_eq!(ok[0]["kind"], "cors");
+    assert_eq!(ok[0]["role"], "simple");
+    let closed = exchange_lines(&lines, "/closed");
+    assert_eq!(closed.len(), 1);
+    assert_eq!(closed[0]["verdict"], "blocked");
+    assert_eq!(closed[0]["stage"], "actual");
+    for key in [
+        "chrome_message",
+        "firefox_reason",
+        "fix",
+        "diff",
+        "explanation",
+    ] {
+        assert!(!closed[0][key].is_null(), "{key}: {}", closed[0]);
+    }
+    // The preflight: a pending line, then the settled one with the same id.
+    let pf = exchange_lines(&lines, "/put-refused");
+    assert_eq!(pf.len(), 2, "{pf:?}");
+    assert_eq!(pf[0]["id"], pf[1]["id"]);
+    assert_eq!(pf[0]["verdict"], "pending");
+    assert_eq!(pf[1]["verdict"], "blocked");
+    assert_eq!(pf[1]["stage"], "preflight");
+    assert_eq!(pf[1]["role"], "preflight");
+
+    let har: serde_json::Value = serde_json::from_slice(&std::fs::read(&har).unwrap()).unwrap();
+    let entries = har["log"]["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 3);
+    let verdicts: Vec<&str> = entries
+        .iter()
+        .map(|e| e["_cors"]["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts, ["allowed", "blocked", "blocked"]);
+    assert_eq!(entries[2]["_resourceType"], "preflight");
+}
+
+#[tokio::test]
+async fn sigterm_writes_outputs_before_exiting_with_the_blocked_status() {
+    let server = start_cors_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("out.jsonl");
+    let har = dir.path().join("out.har");
+    let (mut child, addr, stderr) = spawn_headless_with(
+        &dir.path().join("data"),
+        &[
+            "--jsonl",
+            jsonl.to_str().unwrap(),
+            "--har",
+            har.to_str().unwrap(),
+            "--har-every",
+            "1",
+            "--fail-on-blocked",
+        ],
+    );
+    cors_request(addr, "GET", server.url("/closed"), &[("Cookie", "sid=1")]).await;
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = child.wait().unwrap();
+    let stderr = stderr.join().unwrap();
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("1 blocked CORS exchange:"), "{stderr}");
+    let lines = read_lines(&jsonl);
+    assert_eq!(exchange_lines(&lines, "/closed")[0]["verdict"], "blocked");
+    let har: serde_json::Value = serde_json::from_slice(&std::fs::read(&har).unwrap()).unwrap();
+    let entry = &har["log"]["entries"][0];
+    assert_eq!(entry["_cors"]["verdict"], "blocked");
+    // Redacted by default.
+    let cookie = entry["request"]["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"].as_str().unwrap().eq_ignore_ascii_case("cookie"))
+        .unwrap();
+    assert_eq!(cookie["value"], "[redacted]");
+    // No temporary files left behind by the atomic writes.
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+}
+
+#[tokio::test]
+async fn without_fail_on_blocked_a_blocked_session_still_exits_0() {
+    let server = start_cors_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr, _stderr) =
+        spawn_headless_with(&dir.path().join("data"), &["--exit-after-idle", "1"]);
+    cors_request(addr, "GET", server.url("/closed"), &[]).await;
+    assert_eq!(child.wait().unwrap().code(), Some(0));
 }

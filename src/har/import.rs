@@ -48,6 +48,8 @@ pub struct Imported {
     pub entry_count: usize,
     /// `log.creator.name` (e.g. `WebInspector` for Chrome DevTools).
     pub creator: String,
+    /// The `_cors` objects a corscope export recorded, by exchange id (= entry index).
+    pub recorded_cors: std::collections::BTreeMap<u64, crate::har::model::CorsInfo>,
 }
 
 impl Imported {
@@ -140,11 +142,16 @@ pub fn import_slice(bytes: &[u8]) -> Result<Imported, HarError> {
     };
     for (index, r) in raw.into_iter().enumerate() {
         let entry: Result<Entry, _> = serde_json::from_str(r.get());
-        match entry
-            .map_err(|e| e.to_string())
-            .and_then(|e| to_exchange(index, &e))
-        {
-            Ok(ex) => out.exchanges.push(ex),
+        match entry.map_err(|e| e.to_string()).and_then(|e| {
+            let ex = to_exchange(index, &e)?;
+            Ok((ex, e.cors))
+        }) {
+            Ok((ex, cors)) => {
+                if let Some(cors) = cors {
+                    out.recorded_cors.insert(ex.id, cors);
+                }
+                out.exchanges.push(ex);
+            }
             Err(message) => out.errors.push(EntryError { index, message }),
         }
     }
@@ -179,8 +186,17 @@ pub fn to_exchange(index: usize, e: &Entry) -> Result<Exchange, String> {
         .request
         .post_data
         .as_ref()
-        .and_then(|p| p.text.as_ref())
-        .map(|t| bytes::Bytes::from(t.clone().into_bytes()))
+        .and_then(|p| {
+            let text = p.text.as_ref()?;
+            Some(if p.encoding.as_deref() == Some("base64") {
+                base64::engine::general_purpose::STANDARD
+                    .decode(text.trim())
+                    .unwrap_or_else(|_| text.as_bytes().to_vec())
+            } else {
+                text.clone().into_bytes()
+            })
+        })
+        .map(bytes::Bytes::from)
         .unwrap_or_default();
     let request = RequestRecord {
         method: e.request.method.clone(),
@@ -236,9 +252,9 @@ pub fn to_exchange(index: usize, e: &Entry) -> Result<Exchange, String> {
         },
         error: e.error.clone().or_else(|| e.response.error.clone()),
         server_ip: e.server_ip_address.clone(),
-        client_addr: None,
+        client_addr: e.client_address.clone(),
         resource_type: e.resource_type.clone(),
-        synthetic_response: false,
+        synthetic_response: e.synthetic_response.unwrap_or(false),
     })
 }
 

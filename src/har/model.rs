@@ -1,6 +1,8 @@
 //! The HAR 1.2 data model, for reading and writing. Tolerant on input: unknown fields are
 //! ignored, missing optional fields default, `null` timings (mitmproxy) read as unknown.
-//! Custom `_…` fields that matter for CORS (`_resourceType`, `_fromCache`, `_error`) are kept.
+//! Custom `_…` fields that matter for CORS (`_resourceType`, `_fromCache`, `_error`) are kept,
+//! as are the ones corscope writes itself (`_cors`, `_clientAddress`, `_syntheticResponse`,
+//! `postData._encoding`), so its own files read back without loss.
 
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -64,6 +66,119 @@ pub struct Entry {
     /// mitmproxy / Chrome: an error text for a failed exchange.
     #[serde(rename = "_error", skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// corscope: the client socket address the request came from.
+    #[serde(rename = "_clientAddress", skip_serializing_if = "Option::is_none")]
+    pub client_address: Option<String>,
+    /// corscope: true when corscope generated the response (e.g. a 502 for a dead upstream).
+    #[serde(rename = "_syntheticResponse", skip_serializing_if = "Option::is_none")]
+    pub synthetic_response: Option<bool>,
+    /// corscope: the CORS verdict recorded for this entry.
+    #[serde(rename = "_cors", skip_serializing_if = "Option::is_none")]
+    pub cors: Option<CorsInfo>,
+}
+
+/// The `_cors` object corscope writes per entry: the verdict in the same words and values
+/// as `corscope analyze --json`, with `paired_with` as an index into `log.entries`.
+/// Absent values are left out rather than written as `null` (Chrome's importer rejects
+/// `null` numbers, and no consumer needs them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CorsInfo {
+    /// `allowed`, `blocked`, `not-cors`, `pending` or `unknown`.
+    pub verdict: String,
+    /// `preflight`, `actual` or `redirect` when blocked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    /// `cors`, `same-origin`, `no-cors`, `navigation`, `not-cors`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// `preflight`, `actual` or `simple`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// Index (in this file's `log.entries`) of the paired preflight or actual request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paired_with: Option<usize>,
+    /// The `Origin` the request carried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// Chromium's `CorsError` name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chrome_error: Option<String>,
+    /// The console line Chrome prints.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chrome_message: Option<String>,
+    /// Firefox's reason code and console text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub firefox_reason: Option<CorsReason>,
+    /// What happened, in plain words.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub explanation: String,
+    /// Needed-versus-granted lines.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub diff: Vec<CorsDiff>,
+    /// The smallest server-side change that makes it pass.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+    /// Findings that do not change the outcome.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lints: Vec<CorsLint>,
+    /// The inferred credentials mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<CorsCredentials>,
+    /// The browser profile the verdict models (`chrome`, `firefox`, `spec`).
+    pub profile: String,
+}
+
+/// `_cors.firefox_reason`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CorsReason {
+    /// The `security.properties` key, e.g. `CORSMissingAllowOrigin`.
+    pub code: String,
+    /// The console text.
+    pub text: String,
+}
+
+/// One `_cors.diff` line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CorsDiff {
+    /// `status`, `origin`, `credentials`, `method` or `header`.
+    pub item: String,
+    /// What the request needed.
+    pub needed: String,
+    /// `preflight`, `actual` or `redirect`: the response consulted.
+    pub response: String,
+    /// The response header consulted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    /// The value the response sent; absent when it sent none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub granted: Option<String>,
+    /// True when this line alone passes.
+    pub ok: bool,
+}
+
+/// One `_cors.lints` finding.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CorsLint {
+    /// Stable identifier.
+    pub code: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// `_cors.credentials`: the inferred mode and what it rests on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CorsCredentials {
+    /// `include`, `not-include` or `unknown`.
+    pub mode: String,
+    /// Always true: the wire never states the mode.
+    pub inferred: bool,
+    /// The evidence.
+    pub evidence: String,
 }
 
 /// `request`.
@@ -137,6 +252,12 @@ pub struct PostData {
     pub text: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub params: Vec<serde_json::Value>,
+    /// corscope: `base64` when `text` holds a base64-encoded binary body (HAR 1.2 has no
+    /// field for it; the HAR 1.3 proposal's `encoding` is not widely read yet).
+    #[serde(rename = "_encoding", skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
 }
 
 /// `response.content`.
@@ -151,6 +272,11 @@ pub struct Content {
     pub text: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encoding: Option<String>,
+    /// Bytes saved by content encoding (`bodySize` minus `size`), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compression: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
 }
 
 /// `timings` in ms; `-1` (or `null`, or absent) means unknown.

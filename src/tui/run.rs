@@ -205,8 +205,18 @@ impl Ui {
         Ok(true)
     }
 
-    fn export(&self, _path: &str) -> anyhow::Result<usize> {
-        anyhow::bail!("HAR export is not wired yet")
+    /// Write the session as HAR (redacted by default, like Chrome DevTools).
+    fn export(&self, path: &str) -> anyhow::Result<usize> {
+        use crate::har::export;
+        let snapshot = self.store.snapshot();
+        let har = export::build(
+            &snapshot.exchanges,
+            |id| self.verdicts.get(id),
+            self.verdicts.profile(),
+            &export::ExportOptions::default(),
+        );
+        export::write_atomic(std::path::Path::new(path), &har)?;
+        Ok(snapshot.exchanges.len())
     }
 
     /// Bring the list up to date with the verdicts (unless paused). Returns true when more

@@ -488,3 +488,144 @@ where
     let _ = ws.close(None).await;
     echoed
 }
+
+/// A request as a [`CorsServer`] saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path_and_query: String,
+    /// Header names lowercased (hyper), values as sent, in order.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Seen {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A plain-HTTP server whose CORS answers are chosen per request by query parameters, and
+/// which records every request it receives.
+///
+/// Parameters: `acao` (`origin` reflects the request's Origin), `acam`, `acah`, `aceh`,
+/// `acac`, `status`, `pf_status` (status of OPTIONS only), `location`, `bin=N` (N binary
+/// bytes), `gzip` (the body gzip-encoded), `setcookie`, `ct` (Content-Type).
+pub struct CorsServer {
+    pub addr: SocketAddr,
+    pub seen: Arc<std::sync::Mutex<Vec<Seen>>>,
+}
+
+impl CorsServer {
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{}", self.addr, path_and_query)
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+pub async fn start_cors_server() -> CorsServer {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen: Arc<std::sync::Mutex<Vec<Seen>>> = Arc::default();
+    let log = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let log = log.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req| cors_route(req, log.clone()));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tcp), service)
+                    .await;
+            });
+        }
+    });
+    CorsServer { addr, seen }
+}
+
+async fn cors_route(
+    req: Request<Incoming>,
+    log: Arc<std::sync::Mutex<Vec<Seen>>>,
+) -> Result<Response<UpBody>, Infallible> {
+    let method = req.method().as_str().to_owned();
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let origin = req
+        .headers()
+        .get("origin")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let params: Vec<(String, String)> =
+        url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    log.lock().unwrap().push(Seen {
+        method: method.clone(),
+        path_and_query,
+        headers,
+    });
+    let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let body = req.into_body().collect().await.unwrap().to_bytes();
+    let mut data: Vec<u8> = match param("bin") {
+        Some(n) => (0..n.parse::<u64>().unwrap()).map(pattern).collect(),
+        None if method == "OPTIONS" => Vec::new(),
+        None => format!("{{\"method\":\"{method}\",\"echo\":{}}}", body.len()).into_bytes(),
+    };
+    let gzip = param("gzip").is_some();
+    if gzip {
+        use std::io::Write as _;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(&data).unwrap();
+        data = e.finish().unwrap();
+    }
+    let mut resp = Response::new(full(data));
+    let status = match (method.as_str(), param("pf_status"), param("status")) {
+        ("OPTIONS", Some(s), _) => s,
+        (_, _, Some(s)) => s,
+        ("OPTIONS", None, None) => "204".to_owned(),
+        _ => "200".to_owned(),
+    };
+    *resp.status_mut() = StatusCode::from_u16(status.parse().unwrap()).unwrap();
+    let h = resp.headers_mut();
+    let mut set = |name: &'static str, value: Option<String>| {
+        if let Some(v) = value {
+            h.append(name, v.parse().unwrap());
+        }
+    };
+    let acao = param("acao").map(|v| {
+        if v == "origin" {
+            origin.clone().unwrap_or_default()
+        } else {
+            v
+        }
+    });
+    set("access-control-allow-origin", acao);
+    set("access-control-allow-methods", param("acam"));
+    set("access-control-allow-headers", param("acah"));
+    set("access-control-expose-headers", param("aceh"));
+    set("access-control-allow-credentials", param("acac"));
+    set("location", param("location"));
+    set("set-cookie", param("setcookie"));
+    set("content-type", param("ct"));
+    set("content-encoding", gzip.then(|| "gzip".to_owned()));
+    Ok(resp)
+}
