@@ -118,7 +118,7 @@ async fn run_async(
     result.map(|()| 0)
 }
 
-/// One JSON object per exchange: the exchange id, method, URL, status and its verdict.
+/// One JSON line per exchange, in the same shape as `corscope headless --jsonl`.
 fn write_verdicts(
     store: &Store,
     verdicts: &Verdicts,
@@ -132,24 +132,12 @@ fn write_verdicts(
         }
     };
     for ex in store.snapshot().exchanges {
-        let Some(v) = verdicts.get(ex.id) else {
-            continue;
-        };
-        let line = serde_json::json!({
-            "id": ex.id,
-            "status": ex.response.as_ref().map(|r| r.status),
-            "verdict_detail": &*v,
-        });
-        let mut obj = line;
-        // Lift the verdict's fields to the top level next to the exchange's.
-        if let Some(map) = obj.as_object_mut() {
-            if let Some(serde_json::Value::Object(inner)) = map.remove("verdict_detail") {
-                for (k, val) in inner {
-                    map.entry(k).or_insert(val);
-                }
-            }
-        }
-        writeln!(out, "{obj}")?;
+        let v = verdicts.get(ex.id);
+        serde_json::to_writer(
+            &mut out,
+            &crate::headless::ExchangeLine::new(&ex, v.as_deref()),
+        )?;
+        writeln!(out)?;
     }
     out.flush()?;
     Ok(())
