@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 # Tools the integration tests use; each is checked so reruns skip the install.
-# chromium: the end-to-end test drives a real headless browser through corscope.
-for pkg_cmd in "curl:curl" "chromium:chromium"; do
+# chromium: the end-to-end test drives a real headless browser through corscope;
+# tmux: the live UI test runs corscope in a real terminal.
+for pkg_cmd in "curl:curl" "chromium:chromium" "tmux:tmux"; do
   pkg=${pkg_cmd%%:*}; cmd=${pkg_cmd##*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
