@@ -97,6 +97,12 @@ impl Verdicts {
         }
     }
 
+    /// The cursor just past the newest change (a reader that has everything starts here).
+    pub fn log_end(&self) -> u64 {
+        let inner = self.lock();
+        inner.first_change + inner.changes.len() as u64
+    }
+
     /// Bumped on every change; await `changed()` to learn of new verdicts.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.version.subscribe()

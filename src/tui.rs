@@ -5,6 +5,7 @@ pub mod action;
 pub mod app;
 pub mod curl;
 pub mod detail;
+pub mod feed;
 pub mod filter;
 pub mod keymap;
 pub mod model;

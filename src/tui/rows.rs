@@ -132,6 +132,18 @@ fn verdict_lines(ex: &Exchange, v: Option<&Verdict>) -> Vec<Line<'static>> {
             None => String::new(),
         }),
     ])];
+    // Most important first: a small terminal still shows what Chrome says and the fix.
+    if let Some(msg) = &v.chrome_message {
+        out.push(Line::styled(chrome_detail(msg).to_owned(), theme::bad()));
+    }
+    if let Some(fix) = &v.fix {
+        out.push(Line::from(vec![
+            Span::styled("fix: ", theme::title()),
+            Span::styled(fix.clone(), theme::ok()),
+        ]));
+    }
+    out.push(Line::raw(v.explanation.clone()));
+    out.push(Line::raw(""));
     out.push(field("request", format!("{} {}", v.method, v.url)));
     if let Some(o) = &v.origin {
         out.push(field("origin", o.clone()));
@@ -151,21 +163,14 @@ fn verdict_lines(ex: &Exchange, v: Option<&Verdict>) -> Vec<Line<'static>> {
     if let Some(p) = v.paired_with {
         out.push(field("paired with", format!("#{p}")));
     }
-    out.push(Line::raw(""));
-    out.push(Line::raw(v.explanation.clone()));
     if let Some(msg) = &v.chrome_message {
         out.push(Line::raw(""));
         out.push(heading("Chrome console"));
-        out.push(Line::styled(msg.clone(), theme::bad()));
+        out.push(Line::raw(msg.clone()));
     }
     if let Some(ff) = &v.firefox_reason {
         out.push(heading("Firefox"));
         out.push(Line::raw(format!("{}: {}", ff.code, ff.text)));
-    }
-    if let Some(fix) = &v.fix {
-        out.push(Line::raw(""));
-        out.push(heading("Fix (server side)"));
-        out.push(Line::styled(fix.clone(), theme::ok()));
     }
     if let Some(other) = &v.other_outcome {
         out.push(Line::raw(""));
@@ -231,14 +236,24 @@ fn diff_lines(v: Option<&Verdict>) -> Vec<Line<'static>> {
             theme::dim(),
         )];
     };
-    let mut out = vec![Line::styled(
-        format!(
-            "   {:<10} {:<28} {:<10} {}",
-            "item", "needed", "from", "granted"
-        ),
-        theme::title(),
-    )];
+    let mut out = Vec::new();
+    let mut current = None;
     for d in &v.diff {
+        if current != Some(d.response) {
+            current = Some(d.response);
+            if !out.is_empty() {
+                out.push(Line::raw(""));
+            }
+            let title = match d.response {
+                crate::cors::diff::Source::Preflight => "preflight (OPTIONS) response granted",
+                crate::cors::diff::Source::Actual => "actual response granted",
+                crate::cors::diff::Source::Redirect => "redirect (3xx) response granted",
+            };
+            out.push(Line::styled(
+                format!("   {:<8} {:<22} {title}", "", "needed"),
+                theme::title(),
+            ));
+        }
         let (mark, style) = if d.ok {
             ("✓", theme::ok())
         } else {
@@ -246,17 +261,16 @@ fn diff_lines(v: Option<&Verdict>) -> Vec<Line<'static>> {
         };
         let granted = match (&d.header, &d.granted) {
             (Some(h), Some(g)) => format!("{h}: {g}"),
-            (Some(h), None) => format!("{h} absent"),
-            (None, Some(g)) => g.clone(),
+            (Some(h), None) => format!("no {h}"),
+            (None, Some(g)) => format!("status {g}"),
             (None, None) => "—".to_owned(),
         };
         out.push(Line::from(vec![
             Span::styled(format!("{mark}  "), style),
             Span::raw(format!(
-                "{:<10} {:<28} {:<10} ",
+                "{:<8} {:<22} ",
                 format!("{:?}", d.item).to_lowercase(),
-                d.needed,
-                format!("{:?}", d.response).to_lowercase()
+                d.needed
             )),
             Span::styled(granted, style),
         ]));

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::app::{App, Effect, StatusInfo};
 use super::detail::Detail;
+use super::feed::Feed;
 use super::terminal::{TerminalGuard, Tui};
 use super::{curl, rows, view};
 use crate::capture::store::Store;
@@ -26,10 +27,6 @@ use crate::tls::ca::CertificateAuthority;
 
 /// Shortest time between two frames (about 30 frames a second at most).
 pub const FRAME: Duration = Duration::from_millis(33);
-
-/// Verdict changes applied to the list per frame; the rest wait for the next frame so a
-/// burst of traffic cannot stall input handling.
-const SYNC_BATCH: usize = 20_000;
 
 /// `corscope` with no subcommand: proxy + live verdicts + UI.
 pub fn run(args: &ProxyArgs) -> anyhow::Result<i32> {
@@ -85,8 +82,7 @@ pub async fn run_ui(
         app: App::new(verdicts.profile(), status),
         store,
         verdicts,
-        cursor: 1,
-        generation: 0,
+        feed: Feed::default(),
         detail: None,
         detail_stale: true,
     };
@@ -99,9 +95,7 @@ struct Ui {
     app: App,
     store: Arc<Store>,
     verdicts: Arc<Verdicts>,
-    /// Position in the verdicts' change log.
-    cursor: u64,
-    generation: u64,
+    feed: Feed,
     detail: Option<Detail>,
     detail_stale: bool,
 }
@@ -219,59 +213,15 @@ impl Ui {
         Ok(snapshot.exchanges.len())
     }
 
-    /// Bring the list up to date with the verdicts (unless paused). Returns true when more
-    /// changes wait for the next frame.
+    /// Bring the list up to date; returns true when more changes wait for the next frame.
     fn sync(&mut self) -> bool {
-        let stats = self.store.stats();
-        self.app.status.evicted = stats.evicted_exchanges;
-        self.app.status.unseen = stats
-            .total_exchanges
-            .saturating_sub(stats.evicted_exchanges)
-            .saturating_sub(self.app.rows().len() as u64);
-        self.app.profile = self.verdicts.profile();
-        if self.app.paused {
-            return false;
-        }
-        let changes = self.verdicts.changes_since(self.cursor, SYNC_BATCH);
-        if changes.generation != self.generation || changes.missed > 0 {
-            self.rebuild();
-            self.generation = changes.generation;
-            self.detail_stale = true;
-            return false;
-        }
-        self.cursor = changes.next;
-        let selected = self.app.selected_id();
-        let mut ids = changes.ids;
-        ids.dedup();
-        if ids.iter().any(|id| Some(*id) == selected) {
+        let (more, touched) = self.feed.sync(&mut self.app, &self.store, &self.verdicts);
+        if touched.is_some_and(|t| {
+            t.rebuilt || self.app.selected_id().is_some_and(|id| t.ids.contains(&id))
+        }) {
             self.detail_stale = true;
         }
-        let rows: Vec<_> = ids
-            .iter()
-            .filter_map(|&id| {
-                let ex = self.store.get(id)?;
-                let v = self.verdicts.get(id);
-                Some(rows::row(&ex, v.as_deref()))
-            })
-            .collect();
-        self.app.upsert_rows(rows);
-        ids.len() >= SYNC_BATCH
-    }
-
-    /// Rebuild every row from the store (profile switch, clear, or a long pause).
-    fn rebuild(&mut self) {
-        let snapshot = self.store.snapshot();
-        self.cursor = self.verdicts.changes_since(u64::MAX, 0).next;
-        self.app.clear_rows();
-        let rows: Vec<_> = snapshot
-            .exchanges
-            .iter()
-            .filter_map(|ex| {
-                let v = self.verdicts.get(ex.id)?;
-                Some(rows::row(ex, Some(&v)))
-            })
-            .collect();
-        self.app.upsert_rows(rows);
+        more
     }
 
     fn draw(&mut self, term: &mut Tui) -> anyhow::Result<()> {
