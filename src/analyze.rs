@@ -87,7 +87,10 @@ fn export_har(
         &exchanges,
         |id| by_id.get(&id).cloned(),
         profile,
-        &args.export.options(),
+        &crate::har::export::ExportOptions {
+            credentials_stripped: imported.strips_credentials(),
+            ..args.export.options()
+        },
     );
     crate::har::export::write_atomic(path, &har)
 }

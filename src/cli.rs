@@ -146,6 +146,7 @@ impl HarExportArgs {
         crate::har::export::ExportOptions {
             redact: !self.no_redact,
             extra_redacted: self.redact.clone(),
+            credentials_stripped: false,
         }
     }
 }

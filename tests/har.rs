@@ -344,7 +344,7 @@ async fn exported_har_is_valid_redacted_and_carries_the_verdicts() {
     // --no-redact keeps them; --redact NAME adds one.
     let plain = s.build(&ExportOptions {
         redact: false,
-        extra_redacted: Vec::new(),
+        ..ExportOptions::default()
     });
     let (_, creds_plain) = entry_for(&plain, "GET", "/data");
     assert_eq!(
@@ -354,8 +354,8 @@ async fn exported_har_is_valid_redacted_and_carries_the_verdicts() {
     assert_eq!(creds_plain["request"]["cookies"][0]["value"], "secret");
     assert_eq!(creds_plain["response"]["cookies"][0]["value"], "new");
     let extra = s.build(&ExportOptions {
-        redact: true,
         extra_redacted: vec!["X-Custom".into()],
+        ..ExportOptions::default()
     });
     let (_, put_extra) = entry_for(&extra, "PUT", "/item");
     assert_eq!(
@@ -473,7 +473,7 @@ async fn round_trip_restores_fields_and_verdicts() {
     for opts in [
         ExportOptions {
             redact: false,
-            extra_redacted: Vec::new(),
+            ..ExportOptions::default()
         },
         ExportOptions::default(),
     ] {
@@ -597,5 +597,49 @@ async fn analyze_reexports_with_the_same_verdicts() {
         .collect();
     for (row, e) in rows.iter().zip(eb) {
         assert_eq!(row["verdict"], e["_cors"]["verdict"]);
+    }
+}
+
+fn analyze_json(path: &std::path::Path, extra: &[&std::ffi::OsStr]) -> Vec<Value> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_corscope"))
+        .args(["analyze", "--json"])
+        .args(extra)
+        .arg(path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Browser recordings re-exported by `analyze --har` judge exactly as the originals, also
+/// when the original is a Chrome DevTools export without credentials.
+#[test]
+fn reexported_browser_recordings_give_the_same_verdicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/chromium/chromium-baseline.har");
+    let mut chrome: Value = serde_json::from_slice(&std::fs::read(&fixture).unwrap()).unwrap();
+    chrome["log"]["creator"]["name"] = Value::String("WebInspector".into());
+    let as_chrome = dir.path().join("chrome.har");
+    std::fs::write(&as_chrome, serde_json::to_vec(&chrome).unwrap()).unwrap();
+    for input in [fixture, as_chrome] {
+        let output = dir.path().join("out.har");
+        let before = analyze_json(&input, &["--har".as_ref(), output.as_os_str()]);
+        let exported: Value = serde_json::from_slice(&std::fs::read(&output).unwrap()).unwrap();
+        assert_valid_har(&exported);
+        let after = analyze_json(&output, &[]);
+        assert_eq!(before.len(), after.len());
+        for (b, a) in before.iter().zip(&after) {
+            assert_eq!(b, a);
+        }
     }
 }

@@ -324,6 +324,23 @@ async fn sigterm_writes_outputs_before_exiting_with_the_blocked_status() {
         ],
     );
     cors_request(addr, "GET", server.url("/closed"), &[("Cookie", "sid=1")]).await;
+    // --har-every: the file appears (and holds the exchange) while corscope still runs.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let written = std::fs::read(&har)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .is_some_and(|h| h["log"]["entries"].as_array().is_some_and(|e| e.len() == 1));
+        if written {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "--har-every never wrote the file"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(child.try_wait().unwrap().is_none(), "still running");
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

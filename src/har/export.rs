@@ -44,6 +44,9 @@ pub struct ExportOptions {
     pub redact: bool,
     /// More header names to redact besides [`DEFAULT_REDACTED`] (case-insensitive).
     pub extra_redacted: Vec<String>,
+    /// The exchanges come from a recording without `Cookie`/`Authorization` (a Chrome
+    /// DevTools HAR): written as `log._credentialsStripped` so a re-import judges alike.
+    pub credentials_stripped: bool,
 }
 
 impl Default for ExportOptions {
@@ -51,6 +54,7 @@ impl Default for ExportOptions {
         Self {
             redact: true,
             extra_redacted: Vec::new(),
+            credentials_stripped: false,
         }
     }
 }
@@ -117,6 +121,7 @@ pub fn build(
             pages: Vec::new(),
             entries,
             comment: redaction_comment(opts),
+            credentials_stripped: opts.credentials_stripped.then_some(true),
         },
     }
 }
@@ -576,10 +581,33 @@ mod tests {
     }
 
     #[test]
+    fn an_exchange_without_response_exports_as_chrome_does_and_imports_back() {
+        let mut ex = Exchange::default();
+        ex.request.method = "GET".into();
+        ex.request.url = "http://a.test/x".into();
+        ex.error = Some("client went away".into());
+        let har = build(
+            &[Arc::new(ex)],
+            |_| None,
+            Profile::Chrome,
+            &ExportOptions::default(),
+        );
+        let e = &har.log.entries[0];
+        assert_eq!(e.response.status, 0);
+        assert_eq!(e.response.body_size, -1);
+        assert_eq!(e.response.content.mime_type, "x-unknown");
+        assert_eq!(e.cors.as_ref().unwrap().verdict, "unknown");
+        let back = crate::har::import::import_slice(&to_vec(&har).unwrap()).unwrap();
+        assert!(back.exchanges[0].response.is_none());
+        assert_eq!(back.exchanges[0].error.as_deref(), Some("client went away"));
+    }
+
+    #[test]
     fn redaction_is_case_insensitive_and_extendable() {
         let opts = ExportOptions {
             redact: true,
             extra_redacted: vec!["X-Api-Key".into()],
+            credentials_stripped: false,
         };
         assert!(opts.redacts("COOKIE"));
         assert!(opts.redacts("x-api-key"));

@@ -48,6 +48,8 @@ pub struct Imported {
     pub entry_count: usize,
     /// `log.creator.name` (e.g. `WebInspector` for Chrome DevTools).
     pub creator: String,
+    /// `log._credentialsStripped`: corscope re-exported a recording without credentials.
+    pub credentials_stripped: bool,
     /// The `_cors` objects a corscope export recorded, by exchange id (= entry index).
     pub recorded_cors: std::collections::BTreeMap<u64, crate::har::model::CorsInfo>,
 }
@@ -56,7 +58,7 @@ impl Imported {
     /// True when the exporter is known to strip `Cookie` and `Authorization` headers
     /// (Chrome DevTools' default "sanitized" export), so their absence proves nothing.
     pub fn strips_credentials(&self) -> bool {
-        self.creator == "WebInspector"
+        self.creator == "WebInspector" || self.credentials_stripped
     }
 }
 
@@ -109,6 +111,8 @@ pub fn import_slice(bytes: &[u8]) -> Result<Imported, HarError> {
         entries: Option<RawEntries<'a>>,
         #[serde(default)]
         creator: Option<serde_json::Value>,
+        #[serde(default, rename = "_credentialsStripped")]
+        credentials_stripped: Option<serde_json::Value>,
     }
     ENTRIES_READ.with(|c| c.set(None));
     let root: Root<'_> = serde_json::from_slice(bytes).map_err(|e| {
@@ -135,9 +139,12 @@ pub fn import_slice(bytes: &[u8]) -> Result<Imported, HarError> {
         .entries
         .ok_or_else(|| HarError::Shape("log.entries is missing".to_owned()))?
         .0;
+    let credentials_stripped =
+        root.log.credentials_stripped.and_then(|v| v.as_bool()) == Some(true);
     let mut out = Imported {
         entry_count: raw.len(),
         creator,
+        credentials_stripped,
         ..Imported::default()
     };
     for (index, r) in raw.into_iter().enumerate() {

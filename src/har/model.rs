@@ -25,6 +25,13 @@ pub struct Log {
     pub entries: Vec<Entry>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// corscope: true when the recording this file came from had `Cookie`/`Authorization`
+    /// stripped (a Chrome DevTools export), so their absence says nothing about credentials.
+    #[serde(
+        rename = "_credentialsStripped",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub credentials_stripped: Option<bool>,
 }
 
 /// `creator` / `browser`.
