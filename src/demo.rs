@@ -28,7 +28,8 @@ const SETTLE: Duration = Duration::from_millis(300);
 /// Run the demo; returns the exit code.
 pub fn run(proxy_args: &ProxyArgs, args: &DemoArgs) -> anyhow::Result<i32> {
     use std::io::IsTerminal as _;
-    if !args.headless && !(std::io::stdout().is_terminal() && std::io::stdin().is_terminal()) {
+    let terminal = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    if !args.headless && !terminal {
         anyhow::bail!(
             "the demo's UI needs a terminal; without one use `corscope demo --headless --jsonl -`"
         );
