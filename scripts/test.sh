@@ -18,4 +18,4 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
 fi
 
-cargo test --release --locked --all-targets
+cargo test --locked --all-targets
