@@ -18,4 +18,15 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
 fi
 
+# The HAR tests also validate exports against the HAR 1.2 JSON schema with npm's
+# har-validator (Node.js and npm come with the machine; install them if missing).
+if ! command -v npm >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm
+fi
+if [ ! -d target/npm-tools/node_modules/har-validator ]; then
+  npm install --prefix target/npm-tools --no-audit --no-fund --loglevel=error har-validator@5.1.5
+fi
+
 cargo test --locked --all-targets

@@ -216,7 +216,39 @@ fn req_name_values(o: &Value, key: &str, path: &str) {
 }
 
 /// The HAR 1.2 schema's required fields and types, plus Chrome's importer rules.
+/// Validate `har` against the HAR 1.2 JSON schema with npm's `har-validator` (the
+/// `har-schema` schemas through ajv), which scripts/test.sh installs into target/npm-tools.
+fn assert_schema_valid(har: &Value) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/npm-tools");
+    let validator = root.join("node_modules/har-validator");
+    assert!(
+        validator.exists(),
+        "har-validator is not installed in {}: run scripts/test.sh, which installs it with npm",
+        root.display()
+    );
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), serde_json::to_vec(har).unwrap()).unwrap();
+    let out = std::process::Command::new("node")
+        .arg("-e")
+        .arg(
+            "const v = require(process.argv[1]);\
+             const har = JSON.parse(require('fs').readFileSync(process.argv[2], 'utf8'));\
+             v.har(har).then(() => process.exit(0), e => {\
+               console.error(JSON.stringify(e.errors || String(e))); process.exit(1); });",
+        )
+        .arg(&validator)
+        .arg(file.path())
+        .output()
+        .expect("node must be installed (scripts/test.sh needs Node.js for har-validator)");
+    assert!(
+        out.status.success(),
+        "HAR 1.2 schema violations: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn assert_valid_har(har: &Value) {
+    assert_schema_valid(har);
     assert_no_nulls(har, "$");
     let log = &har["log"];
     assert_eq!(log["version"], "1.2");

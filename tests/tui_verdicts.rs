@@ -245,3 +245,15 @@ async fn pausing_the_list_loses_nothing() {
     stop.cancel();
     task.await.unwrap();
 }
+
+#[test]
+fn help_at_two_sizes() {
+    let exchanges = session();
+    for (w, h) in [(80u16, 24u16), (160, 48)] {
+        let mut app = app_for(&exchanges);
+        app.update(Action::Help);
+        let screen = render(&mut app, &exchanges, w, h);
+        assert!(screen.contains("Keys"), "{screen}");
+        snapshot(&format!("help_{w}x{h}"), &screen);
+    }
+}
