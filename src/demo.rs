@@ -85,10 +85,10 @@ async fn run_async(
         browser = Some(crate::browser::launch(kind, &exe, &opts)?);
         None
     } else {
-        let (api, api2) = (demo.api_origin(), demo.api2_origin());
+        let api = demo.api_origin();
         let page = page.clone();
         Some(tokio::spawn(async move {
-            traffic::run_all(proxy_addr, &page, &api, &api2, profile).await
+            traffic::run_all(proxy_addr, &page, &api, profile).await
         }))
     };
     let result = if args.headless {

@@ -187,7 +187,6 @@ async fn demo_emulation_gets_the_browsers_verdicts() {
         running.proxy,
         &demo.page_origin(),
         &demo.api_origin(),
-        &demo.api2_origin(),
         Profile::Chrome,
     )
     .await;

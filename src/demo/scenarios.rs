@@ -4,16 +4,6 @@
 
 use serde::Serialize;
 
-/// Which demo API origin a request goes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Target {
-    /// The main API origin.
-    Api,
-    /// A second API origin (redirect targets).
-    Api2,
-}
-
 /// `fetch()`'s credentials option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -73,11 +63,6 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// The origin the page's request goes to (every scenario starts at the main API).
-    pub fn target(&self) -> Target {
-        Target::Api
-    }
-
     /// Path of the scenario on the API origin.
     pub fn path(&self) -> String {
         format!("/api/{}", self.id)

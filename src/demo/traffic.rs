@@ -12,7 +12,7 @@ use http::{HeaderName, HeaderValue, Request};
 use http_body_util::{BodyExt, Full};
 use tokio::net::TcpStream;
 
-use super::scenarios::{Credentials, Scenario, Target};
+use super::scenarios::{Credentials, Scenario};
 use crate::capture::HeaderList;
 use crate::cors::check::{cors_check, preflight_check};
 use crate::cors::safelist::{is_safelisted_method, unsafe_header_names};
@@ -118,16 +118,12 @@ pub async fn fetch(
     proxy: SocketAddr,
     page: &str,
     api: &str,
-    api2: &str,
     s: &Scenario,
     profile: Profile,
 ) -> FetchResult {
-    let base = match s.target() {
-        Target::Api => api,
-        Target::Api2 => api2,
-    };
     let include = s.credentials == Credentials::Include;
-    let mut url = format!("{base}{}", s.path());
+    // Every scenario starts at the main API; the second origin is reached by redirect.
+    let mut url = format!("{api}{}", s.path());
     let mut origin = page.to_owned();
     let mut script: HeaderList = HeaderList::default();
     for (k, v) in s.headers {
@@ -228,12 +224,11 @@ pub async fn run_all(
     proxy: SocketAddr,
     page: &str,
     api: &str,
-    api2: &str,
     profile: Profile,
 ) -> Vec<(&'static str, FetchResult)> {
     let mut out = Vec::new();
     for s in super::scenarios::SCENARIOS {
-        out.push((s.id, fetch(proxy, page, api, api2, s, profile).await));
+        out.push((s.id, fetch(proxy, page, api, s, profile).await));
     }
     out
 }
