@@ -50,6 +50,14 @@ pub fn analyze_with(exchanges: &[Exchange], cfg: Config) -> Vec<Verdict> {
     slots.into_iter().flatten().collect()
 }
 
+/// The verdict of `ex` judged on its own, as if it were the only exchange seen. For an
+/// exchange CORS does not apply to and that no redirect led to ([`Verdict::stands_alone`]),
+/// this is exactly the verdict a session gives it, so holders of many verdicts may keep
+/// only the exchange and recompute such a verdict when it is asked for.
+pub fn judge_alone(ex: &Exchange, cfg: Config) -> Option<Verdict> {
+    Session::new(cfg).push(ex).into_iter().next()
+}
+
 /// The result of [`evaluate`]: each check that applied, and how it went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Evaluation {

@@ -236,6 +236,14 @@ pub fn blocked_summary(blocked: &[Arc<Verdict>]) -> String {
     out
 }
 
+/// A digest of one JSON line, to tell whether the same line was already written.
+fn line_digest(line: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    line.hash(&mut h);
+    h.finish()
+}
+
 fn stage_word(stage: Stage) -> &'static str {
     match stage {
         Stage::Preflight => "preflight",
@@ -316,8 +324,8 @@ where
 struct WriterState {
     event: u64,
     change: u64,
-    /// The verdict last written per exchange, so an unchanged verdict is not repeated.
-    written: HashMap<ExchangeId, Arc<Verdict>>,
+    /// A digest of the line last written per exchange, so an unchanged one is not repeated.
+    written: HashMap<ExchangeId, u64>,
 }
 
 async fn write_new<W: AsyncWrite + Unpin>(
@@ -351,12 +359,14 @@ async fn write_new<W: AsyncWrite + Unpin>(
             let (Some(verdict), Some(exchange)) = (verdicts.get(*id), store.get(*id)) else {
                 continue;
             };
-            if state.written.get(id).is_some_and(|w| **w == *verdict) {
-                continue;
-            }
+            let start = buf.len();
             serde_json::to_writer(&mut buf, &ExchangeLine::new(&exchange, Some(&verdict)))?;
             buf.push(b'\n');
-            state.written.insert(*id, verdict);
+            let digest = line_digest(&buf[start..]);
+            if state.written.insert(*id, digest) == Some(digest) {
+                // The same line was written before: the verdict did not change.
+                buf.truncate(start);
+            }
         }
         if state.written.len() > crate::capture::store::MAX_EXCHANGES {
             let first = store.first_id();

@@ -38,7 +38,12 @@ pub struct Verdicts {
 
 #[derive(Debug, Default)]
 struct Inner {
-    by_id: HashMap<ExchangeId, Arc<Verdict>>,
+    /// `None` for a verdict that [stands alone](Verdict::stands_alone): most traffic is not
+    /// CORS, and such a verdict is recomputed from its exchange when asked for, rather than
+    /// kept, so each costs a table entry only.
+    by_id: HashMap<ExchangeId, Option<Arc<Verdict>>>,
+    /// Where standalone verdicts are recomputed from (set by [`follow`]).
+    store: Option<Arc<Store>>,
     changes: VecDeque<ExchangeId>,
     /// Sequence number of `changes[0]` (sequences start at 1).
     first_change: u64,
@@ -80,7 +85,26 @@ impl Verdicts {
 
     /// The verdict of exchange `id`, once it has one.
     pub fn get(&self, id: ExchangeId) -> Option<Arc<Verdict>> {
-        self.lock().by_id.get(&id).cloned()
+        let store = {
+            let inner = self.lock();
+            match inner.by_id.get(&id)? {
+                Some(v) => return Some(v.clone()),
+                None => inner.store.clone()?,
+            }
+        };
+        let ex = store.get(id)?;
+        cors::judge_alone(&ex, self.engine_config()).map(Arc::new)
+    }
+
+    /// The engine settings verdicts are computed with.
+    fn engine_config(&self) -> cors::Config {
+        let mut cfg = cors::Config::new(self.profile());
+        cfg.release_settled = true;
+        cfg
+    }
+
+    fn held(v: Verdict) -> Option<Arc<Verdict>> {
+        (!v.stands_alone()).then(|| Arc::new(v))
     }
 
     /// Verdict changes with sequence ≥ `cursor` (start with 1), at most `max`.
@@ -134,6 +158,7 @@ impl Verdicts {
         let mut v: Vec<Arc<Verdict>> = inner
             .by_id
             .values()
+            .flatten()
             .filter(|v| v.outcome.is_blocked())
             .cloned()
             .collect();
@@ -152,7 +177,7 @@ impl Verdicts {
                     continue;
                 }
                 inner.changes.push_back(v.exchange);
-                inner.by_id.insert(v.exchange, Arc::new(v));
+                inner.by_id.insert(v.exchange, Self::held(v));
             }
             while inner.changes.len() > MAX_CHANGES {
                 inner.changes.pop_front();
@@ -170,7 +195,7 @@ impl Verdicts {
             let mut inner = self.lock();
             inner.by_id = verdicts
                 .into_iter()
-                .map(|v| (v.exchange, Arc::new(v)))
+                .map(|v| (v.exchange, Self::held(v)))
                 .collect();
             inner.generation += 1;
         }
@@ -187,7 +212,9 @@ fn now_ms() -> i64 {
 pub async fn follow(store: Arc<Store>, verdicts: Arc<Verdicts>, shutdown: CancellationToken) {
     let mut profile_rx = verdicts.profile.subscribe();
     let mut changes = store.subscribe();
-    let mut session = cors::Session::new(cors::Config::new(*profile_rx.borrow_and_update()));
+    profile_rx.mark_unchanged();
+    verdicts.lock().store = Some(store.clone());
+    let mut session = cors::Session::new(verdicts.engine_config());
     let mut cursor = 1;
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -230,13 +257,18 @@ fn feed(store: &Store, verdicts: &Verdicts, session: &mut cors::Session, mut cur
 /// A new session over everything the store holds, judged as `profile`.
 fn rebuild(store: &Store, verdicts: &Verdicts, profile: Profile) -> cors::Session {
     let held: Vec<Arc<Exchange>> = store.snapshot().exchanges;
-    let mut session = cors::Session::new(cors::Config::new(profile));
+    let mut cfg = verdicts.engine_config();
+    cfg.profile = profile;
+    let mut session = cors::Session::new(cfg);
+    // The session hands each verdict out as it is made or changed; the last one per
+    // exchange wins.
+    let mut all = Vec::with_capacity(held.len());
     for ex in &held {
-        session.tick(ex.started_ms());
-        session.push(ex);
+        all.extend(session.tick(ex.started_ms()));
+        all.extend(session.push(ex));
     }
-    session.tick(now_ms());
-    verdicts.replace_all(session.verdicts().to_vec());
+    all.extend(session.tick(now_ms()));
+    verdicts.replace_all(all);
     session
 }
 

@@ -231,9 +231,9 @@ impl Plan {
         let mut cookies = Vec::new();
         for header in self.headers.iter() {
             if header.name.eq_ignore_ascii_case("cookie") {
-                cookies.push(header.value.clone());
+                cookies.push(header.value.to_owned());
             } else {
-                h.push(header.name.clone(), header.value.clone());
+                h.push(header.name, header.value);
             }
         }
         if !self.headers.contains("accept") {
@@ -465,7 +465,7 @@ impl Client {
         };
         let mut builder = http::Request::builder().method(r.method.as_str()).uri(path);
         for h in r.headers.iter() {
-            builder = builder.header(h.name.as_str(), h.value.as_str());
+            builder = builder.header(h.name, h.value);
         }
         let req = builder
             .body(Full::new(r.body.captured.clone()))

@@ -79,3 +79,103 @@ fn batch_is_order_independent() {
         );
     }
 }
+
+/// A live session releases the state of exchanges nothing can link to any more; that must
+/// not change a single verdict it reports.
+#[test]
+fn releasing_settled_state_changes_no_verdict() {
+    for name in [
+        "chromium-baseline.har",
+        "random-seed-1.har",
+        "random-seed-2.har",
+    ] {
+        let exs = fixture(name);
+        let mut ordered = exs.clone();
+        ordered.sort_by_key(|e| (e.started_ms(), e.id));
+        for profile in [Profile::Chrome, Profile::Firefox, Profile::Spec] {
+            let batch = cors::analyze(&exs, profile);
+            let mut cfg = Config::new(profile);
+            cfg.release_settled = true;
+            let mut s = Session::new(cfg);
+            let mut latest: HashMap<u64, Verdict> = HashMap::new();
+            for ex in &ordered {
+                latest.extend(s.tick(ex.started_ms()).into_iter().map(|v| (v.exchange, v)));
+                latest.extend(s.push(ex).into_iter().map(|v| (v.exchange, v)));
+            }
+            latest.extend(s.finish().into_iter().map(|v| (v.exchange, v)));
+            assert_eq!(latest.len(), batch.len(), "{name}");
+            for b in &batch {
+                assert_eq!(latest.get(&b.exchange), Some(b), "{name} {profile:?}");
+            }
+        }
+    }
+}
+
+/// Verdicts that stand alone are exactly what judging their exchange alone gives, which
+/// is what lets the live verdict table keep only the exchange for them.
+#[test]
+fn standalone_verdicts_are_recomputable() {
+    let mut checked = 0;
+    for name in [
+        "chromium-baseline.har",
+        "random-seed-1.har",
+        "random-seed-2.har",
+    ] {
+        let exs = fixture(name);
+        for profile in [Profile::Chrome, Profile::Firefox, Profile::Spec] {
+            for v in cors::analyze(&exs, profile) {
+                if !v.stands_alone() {
+                    continue;
+                }
+                let ex = exs.iter().find(|e| e.id == v.exchange).unwrap();
+                assert_eq!(
+                    cors::judge_alone(ex, Config::new(profile)).as_ref(),
+                    Some(&v)
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 0, "no standalone verdict in the fixtures");
+}
+
+/// Hours of mixed traffic: the state held stays that of the pairing window, not the total.
+#[test]
+fn live_session_state_is_bounded_by_the_window() {
+    use corscope::capture::{Exchange, HeaderList, RequestRecord, ResponseRecord};
+    let mut cfg = Config::new(Profile::Chrome);
+    cfg.release_settled = true;
+    let mut s = Session::new(cfg);
+    let t0 = chrono::Utc::now();
+    let n = 20_000u64;
+    for i in 0..n {
+        let mut req = HeaderList::default();
+        req.push("Host", "api.test");
+        let mut resp = HeaderList::default();
+        if i % 2 == 0 {
+            req.push("Origin", "http://app.test");
+            resp.push("Access-Control-Allow-Origin", "*");
+        }
+        let ex = Exchange {
+            id: i + 1,
+            // 10 exchanges per second: the 10 s window holds about 100.
+            started: t0 + chrono::Duration::milliseconds(i as i64 * 100),
+            request: RequestRecord {
+                method: "GET".into(),
+                url: format!("http://api.test/item/{i}"),
+                headers: req,
+                ..Default::default()
+            },
+            response: Some(ResponseRecord {
+                status: 200,
+                headers: resp,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        s.tick(ex.started_ms());
+        let out = s.push(&ex);
+        assert_eq!(out.len(), 1);
+    }
+    assert!(s.held() <= 150, "held {} of {n}", s.held());
+}

@@ -29,65 +29,210 @@ impl Header {
     }
 }
 
+/// One header line borrowed from a [`HeaderList`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderRef<'a> {
+    pub name: &'a str,
+    pub value: &'a str,
+}
+
+impl HeaderRef<'_> {
+    /// An owned copy.
+    pub fn to_owned(self) -> Header {
+        Header::new(self.name, self.value)
+    }
+}
+
 /// Headers in wire order with duplicates kept.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct HeaderList(pub Vec<Header>);
+///
+/// Stored compactly, since every captured exchange holds two of these: all names and
+/// values back to back in one string, and per line the offsets where its name and its
+/// value end. A dozen header lines cost two allocations instead of two dozen.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct HeaderList {
+    text: String,
+    /// Per line: (end of the name, end of the value), as offsets into `text`.
+    ends: Vec<(u32, u32)>,
+}
 
 impl HeaderList {
     /// Every value of `name` (case-insensitive), in wire order.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.0
-            .iter()
+        self.iter()
             .filter(move |h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value.as_str())
+            .map(|h| h.value)
     }
 
     /// The first value of `name` (case-insensitive).
     pub fn first(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
+        self.iter()
             .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value.as_str())
+            .map(|h| h.value)
     }
 
     /// The Fetch standard's "get": all values of `name` joined with `", "`, or `None` when
     /// the header is absent.
     pub fn get_combined(&self, name: &str) -> Option<String> {
-        let mut it = self.0.iter().filter(|h| h.name.eq_ignore_ascii_case(name));
-        let first = &it.next()?.value;
-        let mut out = first.to_owned();
-        for h in it {
+        let mut it = self.get_all(name);
+        let mut out = it.next()?.to_owned();
+        for value in it {
             out.push_str(", ");
-            out.push_str(&h.value);
+            out.push_str(value);
         }
         Some(out)
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        self.0.iter().any(|h| h.name.eq_ignore_ascii_case(name))
+        self.iter().any(|h| h.name.eq_ignore_ascii_case(name))
     }
 
-    pub fn push(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        self.0.push(Header::new(name, value));
+    /// Append a line. (A list past 4 GiB of text cannot be indexed and drops the line;
+    /// header sizes are limited long before that.)
+    pub fn push(&mut self, name: impl AsRef<str>, value: impl AsRef<str>) {
+        let (name, value) = (name.as_ref(), value.as_ref());
+        let name_end = self.text.len() + name.len();
+        let value_end = name_end + value.len();
+        let (Ok(n), Ok(v)) = (u32::try_from(name_end), u32::try_from(value_end)) else {
+            return;
+        };
+        self.text.push_str(name);
+        self.text.push_str(value);
+        self.ends.push((n, v));
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Header> {
-        self.0.iter()
+    /// The line at `index`.
+    pub fn get(&self, index: usize) -> Option<HeaderRef<'_>> {
+        let &(name_end, value_end) = self.ends.get(index)?;
+        let start = match index {
+            0 => 0,
+            _ => self.ends[index - 1].1 as usize,
+        };
+        let (name_end, value_end) = (name_end as usize, value_end as usize);
+        Some(HeaderRef {
+            name: self.text.get(start..name_end)?,
+            value: self.text.get(name_end..value_end)?,
+        })
+    }
+
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            list: self,
+            front: 0,
+            back: self.ends.len(),
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.ends.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.ends.is_empty()
+    }
+
+    /// Release spare capacity (the store calls this once an exchange is complete).
+    pub fn shrink_to_fit(&mut self) {
+        self.text.shrink_to_fit();
+        self.ends.shrink_to_fit();
+    }
+
+    /// Heap bytes held (for the store's accounting and the memory benchmark).
+    pub fn heap_bytes(&self) -> usize {
+        self.text.capacity() + self.ends.capacity() * std::mem::size_of::<(u32, u32)>()
+    }
+}
+
+/// Iterator over a [`HeaderList`]'s lines in wire order.
+#[derive(Debug, Clone)]
+pub struct Iter<'a> {
+    list: &'a HeaderList,
+    front: usize,
+    back: usize,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = HeaderRef<'a>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.front >= self.back {
+            return None;
+        }
+        self.front += 1;
+        self.list.get(self.front - 1)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.back - self.front;
+        (n, Some(n))
+    }
+}
+
+impl DoubleEndedIterator for Iter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        if self.front >= self.back {
+            return None;
+        }
+        self.back -= 1;
+        self.list.get(self.back)
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
+impl<'a> IntoIterator for &'a HeaderList {
+    type Item = HeaderRef<'a>;
+    type IntoIter = Iter<'a>;
+
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
+impl std::fmt::Debug for HeaderList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.iter().map(|h| (h.name, h.value)))
+            .finish()
     }
 }
 
 impl FromIterator<Header> for HeaderList {
     fn from_iter<T: IntoIterator<Item = Header>>(iter: T) -> Self {
-        Self(iter.into_iter().collect())
+        let mut list = Self::default();
+        for h in iter {
+            list.push(&h.name, &h.value);
+        }
+        list
+    }
+}
+
+impl<'a> FromIterator<HeaderRef<'a>> for HeaderList {
+    fn from_iter<T: IntoIterator<Item = HeaderRef<'a>>>(iter: T) -> Self {
+        let mut list = Self::default();
+        for h in iter {
+            list.push(h.name, h.value);
+        }
+        list
+    }
+}
+
+impl Serialize for HeaderList {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl Serialize for HeaderRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Header::new(self.name, self.value).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for HeaderList {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Vec::<Header>::deserialize(deserializer)?
+            .into_iter()
+            .collect())
     }
 }
 
@@ -190,6 +335,21 @@ pub struct Exchange {
 }
 
 impl Exchange {
+    /// Release spare capacity in every string and header list: an exchange is built up
+    /// piece by piece, then kept unchanged for the rest of the session.
+    pub fn shrink_to_fit(&mut self) {
+        let r = &mut self.request;
+        r.method.shrink_to_fit();
+        r.url.shrink_to_fit();
+        r.http_version.shrink_to_fit();
+        r.headers.shrink_to_fit();
+        if let Some(r) = self.response.as_mut() {
+            r.status_text.shrink_to_fit();
+            r.http_version.shrink_to_fit();
+            r.headers.shrink_to_fit();
+        }
+    }
+
     /// Milliseconds since the Unix epoch at which the request started; the engine's clock.
     pub fn started_ms(&self) -> i64 {
         self.started.timestamp_millis()

@@ -147,6 +147,7 @@ impl Store {
 
     /// Add a completed exchange; its `id` is assigned here (dense, increasing) and returned.
     pub fn push(&self, mut exchange: Exchange) -> ExchangeId {
+        exchange.shrink_to_fit();
         let id = {
             let mut inner = self.lock();
             let id = inner.first_id + inner.exchanges.len() as u64;

@@ -106,7 +106,7 @@ fn values<'a: 'n, 'n>(
     headers
         .iter()
         .filter(move |h| h.name.eq_ignore_ascii_case(name))
-        .map(|h| h.value.as_str())
+        .map(|h| h.value)
 }
 
 /// Chromium's view of a header: every line's value trimmed, lines joined with `", "`.

@@ -46,6 +46,10 @@ pub struct Config {
     /// False when the recording strips `Cookie`/`Authorization` (Chrome DevTools HAR
     /// exports): a request without them then has an unknown credentials mode.
     pub credentials_visible: bool,
+    /// Release the state of exchanges nothing can link to any more (live capture, where
+    /// every verdict is handed out as it changes). When false, the session keeps every
+    /// verdict for [`Session::verdicts`] (whole-file analysis).
+    pub release_settled: bool,
 }
 
 impl Config {
@@ -56,6 +60,7 @@ impl Config {
             preflight_wait_ms: DEFAULT_PREFLIGHT_WAIT_MS,
             pairing_window_ms: DEFAULT_PAIRING_WINDOW_MS,
             credentials_visible: true,
+            release_settled: false,
         }
     }
 }
@@ -70,7 +75,8 @@ impl Default for Config {
 struct Chain {
     first_url: String,
     page_origin: String,
-    previous: usize,
+    /// The hop before this one.
+    previous: ExchangeId,
     hop: u32,
 }
 
@@ -101,6 +107,8 @@ struct Node {
     followed: bool,
     /// For a 3xx hop: waiting for its next hop.
     awaiting: bool,
+    /// Listed in the redirect index (a 3xx whose next hop may come).
+    registered: bool,
     settled: bool,
 }
 
@@ -117,8 +125,8 @@ struct CacheEntry {
 #[derive(Debug)]
 pub struct Session {
     cfg: Config,
-    nodes: Vec<Node>,
-    verdicts: Vec<Verdict>,
+    nodes: Slots<Node>,
+    verdicts: Slots<Verdict>,
     open_preflights: HashMap<String, Vec<usize>>,
     cache: HashMap<String, Vec<CacheEntry>>,
     redirects: HashMap<String, Vec<usize>>,
@@ -128,6 +136,86 @@ pub struct Session {
     /// Where each request header name sits, on average, among the script-visible headers
     /// of the CORS requests this browser sent (0 = first, 1 = last), learned from the wire.
     header_positions: HashMap<String, (f64, u32)>,
+    /// With `release_settled`: the oldest node not yet looked at for release.
+    release_scan: usize,
+    /// Nodes past the pairing window still held (waiting, or a cached preflight).
+    held_back: Vec<usize>,
+}
+
+/// Per-exchange state in push order, indexed by push position. Entries nothing can reach
+/// any more are released; positions stay stable, and released ones at the front are
+/// dropped for good, so a long capture costs only what recent traffic needs.
+#[derive(Debug)]
+struct Slots<T> {
+    /// Position of `items[0]`.
+    base: usize,
+    items: std::collections::VecDeque<Option<Box<T>>>,
+}
+
+impl<T> Slots<T> {
+    fn new() -> Self {
+        Self {
+            base: 0,
+            items: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// Positions handed out so far.
+    fn len(&self) -> usize {
+        self.base + self.items.len()
+    }
+
+    fn push(&mut self, item: T) {
+        self.items.push_back(Some(Box::new(item)));
+    }
+
+    fn get(&self, i: usize) -> Option<&T> {
+        self.items.get(i.checked_sub(self.base)?)?.as_deref()
+    }
+
+    fn get_mut(&mut self, i: usize) -> Option<&mut T> {
+        self.items
+            .get_mut(i.checked_sub(self.base)?)?
+            .as_deref_mut()
+    }
+
+    fn release(&mut self, i: usize) {
+        if let Some(slot) = i.checked_sub(self.base).and_then(|k| self.items.get_mut(k)) {
+            *slot = None;
+        }
+        while matches!(self.items.front(), Some(None)) {
+            self.items.pop_front();
+            self.base += 1;
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        self.items.iter().filter_map(|slot| slot.as_deref())
+    }
+
+    fn into_vec(self) -> Vec<T> {
+        self.items.into_iter().flatten().map(|b| *b).collect()
+    }
+}
+
+impl<T> std::ops::Index<usize> for Slots<T> {
+    type Output = T;
+
+    fn index(&self, i: usize) -> &T {
+        match self.get(i) {
+            Some(item) => item,
+            None => unreachable!("pairing state {i} was released while still linked"),
+        }
+    }
+}
+
+impl<T> std::ops::IndexMut<usize> for Slots<T> {
+    fn index_mut(&mut self, i: usize) -> &mut T {
+        match self.get_mut(i) {
+            Some(item) => item,
+            None => unreachable!("pairing state {i} was released while still linked"),
+        }
+    }
 }
 
 fn client_host(addr: Option<&str>) -> Option<String> {
@@ -179,8 +267,8 @@ impl Session {
     pub fn new(cfg: Config) -> Self {
         Self {
             cfg,
-            nodes: Vec::new(),
-            verdicts: Vec::new(),
+            nodes: Slots::new(),
+            verdicts: Slots::new(),
             open_preflights: HashMap::new(),
             cache: HashMap::new(),
             redirects: HashMap::new(),
@@ -188,6 +276,8 @@ impl Session {
             echoes: HashMap::new(),
             waiting: Vec::new(),
             header_positions: HashMap::new(),
+            release_scan: 0,
+            held_back: Vec::new(),
         }
     }
 
@@ -196,24 +286,28 @@ impl Session {
         self.cfg.profile
     }
 
-    /// Every verdict so far, in push order.
-    pub fn verdicts(&self) -> &[Verdict] {
-        &self.verdicts
+    /// Every verdict held, in push order: all of them, unless `release_settled` is set.
+    pub fn verdicts(&self) -> impl Iterator<Item = &Verdict> {
+        self.verdicts.iter()
     }
 
-    /// Take the verdicts out, in push order.
+    /// Take the held verdicts out, in push order.
     pub fn into_verdicts(self) -> Vec<Verdict> {
-        self.verdicts
+        self.verdicts.into_vec()
     }
 
     /// Judge a finished exchange. Returns the new verdict and every earlier verdict that
     /// changed because of it (a preflight learns its actual request, a redirect its next hop).
     pub fn push(&mut self, ex: &Exchange) -> Vec<Verdict> {
         let changed = self.push_inner(ex);
-        changed
-            .into_iter()
-            .map(|i| self.verdicts[i].clone())
-            .collect()
+        let out = changed.iter().map(|&i| self.verdicts[i].clone()).collect();
+        if self.cfg.release_settled {
+            let idx = self.nodes.len() - 1;
+            if !self.linkable(idx) {
+                self.release(idx);
+            }
+        }
+        out
     }
 
     /// Settle the preflights and redirects that waited `preflight_wait_ms` without a
@@ -222,7 +316,52 @@ impl Session {
         let wait = self.cfg.preflight_wait_ms;
         let out = self.settle_where(|n| n.started.saturating_add(wait) <= now_ms);
         self.forget_stale(now_ms);
+        if self.cfg.release_settled {
+            self.release_stale(now_ms);
+        }
         out
+    }
+
+    /// True when a later exchange may still link to node `idx` through an index: a
+    /// preflight, a CORS request, a redirect hop, or anything still waiting.
+    fn linkable(&self, idx: usize) -> bool {
+        let n = &self.nodes[idx];
+        n.class.is_preflight || n.class.kind == Kind::Cors || n.awaiting || n.registered
+    }
+
+    fn release(&mut self, idx: usize) {
+        self.nodes.release(idx);
+        self.verdicts.release(idx);
+    }
+
+    /// Release nodes older than the pairing window (the indexes no longer list them) that
+    /// nothing waits on and no cached preflight entry names.
+    fn release_stale(&mut self, now_ms: i64) {
+        let window = self.cfg.pairing_window_ms;
+        let old = |n: &Node| now_ms.saturating_sub(n.started) > window;
+        let mut candidates = std::mem::take(&mut self.held_back);
+        self.release_scan = self.release_scan.max(self.nodes.base);
+        while self.release_scan < self.nodes.len() {
+            match self.nodes.get(self.release_scan) {
+                Some(n) if !old(n) => break,
+                Some(_) => candidates.push(self.release_scan),
+                None => {}
+            }
+            self.release_scan += 1;
+        }
+        if candidates.is_empty() {
+            return;
+        }
+        let cached: std::collections::HashSet<usize> =
+            self.cache.values().flatten().map(|e| e.preflight).collect();
+        for i in candidates {
+            let Some(n) = self.nodes.get(i) else { continue };
+            if self.waiting.contains(&i) || cached.contains(&i) || !old(n) {
+                self.held_back.push(i);
+            } else {
+                self.release(i);
+            }
+        }
     }
 
     /// Number of exchanges pushed so far.
@@ -230,9 +369,15 @@ impl Session {
         self.nodes.len()
     }
 
+    /// Exchanges whose pairing state is still held (with `release_settled`, the recent
+    /// and still-linkable ones; otherwise all).
+    pub fn held(&self) -> usize {
+        self.nodes.iter().count()
+    }
+
     /// True before the first push.
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
+        self.nodes.len() == 0
     }
 
     /// Drop index entries nothing can link to any more (older than the pairing window, and
@@ -319,6 +464,7 @@ impl Session {
             include: false,
             followed: false,
             awaiting: false,
+            registered: false,
             settled: false,
         });
         self.verdicts.push(self.placeholder(idx));
@@ -374,7 +520,7 @@ impl Session {
         }
     }
 
-    fn prune(list: &mut Vec<usize>, nodes: &[Node], now: i64, window: i64) {
+    fn prune(list: &mut Vec<usize>, nodes: &Slots<Node>, now: i64, window: i64) {
         list.retain(|&i| now.saturating_sub(nodes[i].started) <= window);
     }
 
@@ -425,7 +571,7 @@ impl Session {
                 .or_else(|| hop.class.origin.clone())
                 .or_else(|| url_origin(&hop.url))
                 .unwrap_or_else(|| "null".to_owned()),
-            previous: h,
+            previous: hop.id,
             hop: hop.chain.as_ref().map_or(1, |c| c.hop + 1),
         };
         let inherited = hop.include;
@@ -447,6 +593,7 @@ impl Session {
             let list = self.redirects.entry(target).or_default();
             Self::prune(list, &self.nodes, started, window);
             list.push(idx);
+            self.nodes[idx].registered = true;
         }
     }
 
@@ -696,7 +843,7 @@ impl Session {
             .request
             .headers
             .iter()
-            .filter(|h| !crate::cors::safelist::is_ignored_request_header(&h.name, &h.value))
+            .filter(|h| !crate::cors::safelist::is_ignored_request_header(h.name, h.value))
             .map(|h| h.name.to_ascii_lowercase())
             .collect();
         if names.len() < 2 {
@@ -927,7 +1074,7 @@ impl Session {
     fn redirect_info(&self, c: &Chain) -> RedirectInfo {
         RedirectInfo {
             from: c.first_url.clone(),
-            previous: self.nodes[c.previous].id,
+            previous: c.previous,
             hop: c.hop,
         }
     }
@@ -1006,9 +1153,7 @@ impl Session {
         if profile == Profile::Chrome
             && ex.request.headers.iter().any(|h| {
                 !h.value.is_ascii()
-                    && crate::cors::safelist::is_safelisted_request_header(
-                        &h.name, &h.value, profile,
-                    )
+                    && crate::cors::safelist::is_safelisted_request_header(h.name, h.value, profile)
             })
         {
             v.notes.push("Firefox treats non-ASCII bytes in a safelisted header as unsafe and would send a preflight here.".to_owned());

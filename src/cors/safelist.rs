@@ -178,21 +178,21 @@ pub fn unsafe_header_refs(headers: &HeaderList, profile: Profile) -> Vec<&str> {
     let mut total = 0usize;
     let mut safelisted = 0usize;
     for h in headers.iter() {
-        if is_ignored_request_header(&h.name, &h.value) {
+        if is_ignored_request_header(h.name, h.value) {
             continue;
         }
-        if is_safelisted_request_header(&h.name, &h.value, profile) {
-            total += value_len(&h.value);
+        if is_safelisted_request_header(h.name, h.value, profile) {
+            total += value_len(h.value);
             safelisted += 1;
         } else {
-            out.push(&h.name);
+            out.push(h.name);
         }
     }
     if total > MAX_SAFELISTED_TOTAL_BYTES && safelisted > 0 {
         out.extend(headers.iter().filter_map(|h| {
-            (!is_ignored_request_header(&h.name, &h.value)
-                && is_safelisted_request_header(&h.name, &h.value, profile))
-            .then_some(h.name.as_str())
+            (!is_ignored_request_header(h.name, h.value)
+                && is_safelisted_request_header(h.name, h.value, profile))
+            .then_some(h.name)
         }));
     }
     if out.len() > 1 {

@@ -175,6 +175,18 @@ pub struct Verdict {
     pub notes: Vec<String>,
 }
 
+impl Verdict {
+    /// True for a verdict that depends on its exchange alone: CORS does not apply, no
+    /// redirect led here, nothing was noted. [`crate::cors::judge_alone`] recomputes it.
+    pub fn stands_alone(&self) -> bool {
+        self.outcome == Outcome::NotCors
+            && self.redirect.is_none()
+            && self.paired_with.is_none()
+            && self.lints.is_empty()
+            && self.notes.is_empty()
+    }
+}
+
 /// Chrome's resource kind word for the message (`fetch`, `XMLHttpRequest`, `font`, ...).
 pub fn resource_word(resource_type: Option<&str>, sec_fetch_dest: Option<&str>) -> &'static str {
     match resource_type.map(str::to_ascii_lowercase).as_deref() {

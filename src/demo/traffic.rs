@@ -148,7 +148,11 @@ pub async fn fetch(
             }
         }
         let mut headers = common(&url, &origin, page);
-        headers.extend(script.iter().map(|h| (h.name.clone(), h.value.clone())));
+        headers.extend(
+            script
+                .iter()
+                .map(|h| (h.name.to_owned(), h.value.to_owned())),
+        );
         if include {
             headers.push(("Cookie".into(), "demo_session=1".into()));
         }

@@ -244,11 +244,11 @@ fn timings(ex: &Exchange) -> Timings {
 fn headers(list: &HeaderList, opts: &ExportOptions) -> Vec<NameValue> {
     list.iter()
         .map(|h| NameValue {
-            name: h.name.clone(),
-            value: if opts.redacts(&h.name) {
+            name: h.name.to_owned(),
+            value: if opts.redacts(h.name) {
                 REDACTED.to_owned()
             } else {
-                h.value.clone()
+                h.value.to_owned()
             },
         })
         .collect()

@@ -291,7 +291,7 @@ mod tests {
         let (heads, state) =
             follow(&[b"GET http://a/ HTTP/1.1\r\nHost: a\r\nX-A: 1\r\nx-b: 2\r\nX-A: 3\r\n\r\n"]);
         assert_eq!(state, State::Head);
-        let names: Vec<&str> = heads[0].headers.iter().map(|h| h.name.as_str()).collect();
+        let names: Vec<&str> = heads[0].headers.iter().map(|h| h.name).collect();
         assert_eq!(names, ["Host", "X-A", "x-b", "X-A"]);
     }
 

@@ -29,7 +29,7 @@ pub fn header_lines(headers: &HeaderList) -> Vec<Line<'static>> {
         .map(|h| {
             Line::from(vec![
                 Span::styled(format!("{}: ", h.name), theme::title()),
-                Span::raw(h.value.clone()),
+                Span::raw(h.value.to_owned()),
             ])
         })
         .collect()
