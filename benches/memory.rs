@@ -30,7 +30,7 @@ fn headers(pairs: &[(&str, &str)]) -> HeaderList {
 
 /// One exchange shaped like a load generator's `GET /1k` through the proxy to nginx, or
 /// (with `cors`) like a browser's cross-origin fetch of the same.
-fn exchange(i: u64, cors: bool) -> Exchange {
+fn exchange(i: u64, cors: bool, conn: &Arc<str>, server: &Arc<str>) -> Exchange {
     let mut req = vec![
         ("host", "127.0.0.1:28443"),
         ("user-agent", "oha/1.16.0"),
@@ -76,8 +76,9 @@ fn exchange(i: u64, cors: bool) -> Exchange {
                 total_size: 1024,
             },
         }),
-        client_addr: Some(format!("127.0.0.1:{}", 40_000 + i / 100)),
-        server_ip: Some("127.0.0.1".into()),
+        // As the proxy records them: one label per client and upstream connection.
+        client_addr: Some(conn.clone()),
+        server_ip: Some(server.clone()),
         ..Exchange::default()
     }
 }
@@ -94,9 +95,15 @@ fn measure(cors: bool) {
     };
     let base = live_bytes();
     let store = Arc::new(Store::default());
+    let server: Arc<str> = "127.0.0.1".into();
+    let mut conn: Arc<str> = "127.0.0.1:40000".into();
     for i in 0..N {
-        store.push(exchange(i, cors));
+        if i % 100 == 0 {
+            conn = format!("127.0.0.1:{}", 40_000 + i / 100).into();
+        }
+        store.push(exchange(i, cors, &conn, &server));
     }
+    drop((conn, server));
     let after_store = live_bytes();
 
     let mut cfg = corscope::cors::Config::new(Profile::Chrome);

@@ -290,7 +290,7 @@ mod tests {
         Exchange {
             started: chrono::Utc::now(),
             request: RequestRecord {
-                method: method.into(),
+                method: method.to_owned().into(),
                 url: "http://api.test/x".into(),
                 http_version: "HTTP/1.1".into(),
                 headers: h,

@@ -286,9 +286,9 @@ impl Plan {
 
 fn request_record(plan: &Plan, method: &str, headers: HeaderList, body: Bytes) -> RequestRecord {
     RequestRecord {
-        method: method.to_owned(),
+        method: method.to_owned().into(),
         url: plan.url.to_string(),
-        http_version: "HTTP/1.1".to_owned(),
+        http_version: "HTTP/1.1".into(),
         headers,
         body: Body {
             total_size: body.len() as u64,
@@ -404,7 +404,7 @@ impl Client {
             port: self.port,
             reason: last_err,
         })?;
-        ex.server_ip = Some(peer.ip().to_string());
+        ex.server_ip = Some(peer.ip().to_string().into());
         let connected = t0.elapsed();
         let (resp, ssl) = match &self.tls {
             None => (self.roundtrip(TokioIo::new(tcp), ex).await?, None),
@@ -463,7 +463,7 @@ impl Client {
             Some(p) => p,
             None => "/".to_owned(),
         };
-        let mut builder = http::Request::builder().method(r.method.as_str()).uri(path);
+        let mut builder = http::Request::builder().method(&*r.method).uri(path);
         for h in r.headers.iter() {
             builder = builder.header(h.name, h.value);
         }
@@ -503,8 +503,8 @@ impl Client {
         Ok((
             ResponseRecord {
                 status: status.as_u16(),
-                status_text,
-                http_version: "HTTP/1.1".to_owned(),
+                status_text: status_text.into(),
+                http_version: "HTTP/1.1".into(),
                 headers,
                 body: Body {
                     captured: Bytes::from(kept),

@@ -187,6 +187,8 @@ pub(crate) struct ConnCtx {
     pub(crate) shared: Arc<Shared>,
     pub(crate) id: u64,
     pub(crate) client_addr: SocketAddr,
+    /// `client_addr` as recorded in each exchange (one allocation per connection).
+    pub(crate) client_label: Arc<str>,
     pub(crate) target: Target,
     /// Request heads as written, on HTTP/1 connections.
     pub(crate) wire: Option<Arc<wire::WireHeads>>,
@@ -199,6 +201,7 @@ impl ConnCtx {
             shared: self.shared.clone(),
             id: self.id,
             client_addr: self.client_addr,
+            client_label: self.client_label.clone(),
             target,
             wire: None,
         })
@@ -210,6 +213,7 @@ impl ConnCtx {
             shared: self.shared.clone(),
             id: self.id,
             client_addr: self.client_addr,
+            client_label: self.client_label.clone(),
             target: self.target.clone(),
             wire: Some(heads),
         })

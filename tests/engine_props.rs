@@ -77,7 +77,7 @@ fn exchange() -> impl Strategy<Value = Exchange> {
                 started: Utc.timestamp_millis_opt(1_700_000_000_000 + ms).unwrap(),
                 ..Exchange::default()
             };
-            e.request.method = method.to_owned();
+            e.request.method = method.to_owned().into();
             e.request.url = url.to_owned();
             e.request.headers = req.into_iter().collect::<HeaderList>();
             e.response = status.map(|s| ResponseRecord {

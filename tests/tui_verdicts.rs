@@ -41,7 +41,7 @@ fn exchange(
         id,
         started: Utc.timestamp_millis_opt(1_764_072_000_000 + ms).unwrap(),
         request: RequestRecord {
-            method: method.into(),
+            method: method.to_owned().into(),
             url: API.into(),
             http_version: "HTTP/2".into(),
             headers: headers(req),
@@ -49,7 +49,7 @@ fn exchange(
         },
         response: Some(ResponseRecord {
             status,
-            status_text: String::new(),
+            status_text: "".into(),
             http_version: "HTTP/2".into(),
             headers: headers(resp),
             ..Default::default()

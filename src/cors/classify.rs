@@ -251,7 +251,7 @@ mod tests {
 
     fn ex(method: &str, url: &str, headers: &[(&str, &str)]) -> Exchange {
         let mut e = Exchange::default();
-        e.request.method = method.into();
+        e.request.method = method.to_owned().into();
         e.request.url = url.into();
         e.request.headers = headers
             .iter()

@@ -456,7 +456,7 @@ impl Session {
             started: ex.started_ms(),
             client: client_host(ex.client_addr.as_deref()),
             class,
-            method: ex.request.method.clone(),
+            method: ex.request.method.to_string(),
             url,
             resource,
             chain: None,
@@ -1278,7 +1278,7 @@ mod tests {
             started: Utc.timestamp_millis_opt(1_700_000_000_000 + ms).unwrap(),
             ..Exchange::default()
         };
-        e.request.method = method.into();
+        e.request.method = method.to_owned().into();
         e.request.url = url.into();
         e.request.headers = req.iter().map(|(n, v)| Header::new(*n, *v)).collect();
         e.response = Some(ResponseRecord {

@@ -196,7 +196,7 @@ fn entry(ex: &Exchange, opts: &ExportOptions) -> Entry {
         response: response(ex, opts),
         cache: serde_json::Map::new(),
         timings,
-        server_ip_address: ex.server_ip.clone(),
+        server_ip_address: ex.server_ip.as_deref().map(str::to_owned),
         connection: Some(ex.connection_id.to_string()),
         comment: None,
         resource_type: if is_preflight {
@@ -206,7 +206,7 @@ fn entry(ex: &Exchange, opts: &ExportOptions) -> Entry {
         },
         from_cache: None,
         error: ex.error.clone(),
-        client_address: ex.client_addr.clone(),
+        client_address: ex.client_addr.as_deref().map(str::to_owned),
         synthetic_response: ex.synthetic_response.then_some(true),
         cors: None,
     }
@@ -280,9 +280,9 @@ fn request(ex: &Exchange, opts: &ExportOptions) -> Request {
         })
         .collect();
     Request {
-        method: r.method.clone(),
+        method: r.method.to_string(),
         url: r.url.clone(),
-        http_version: r.http_version.clone(),
+        http_version: r.http_version.to_string(),
         cookies,
         headers: headers(&r.headers, opts),
         query_string: query_string(&r.url),
@@ -366,8 +366,8 @@ fn response(ex: &Exchange, opts: &ExportOptions) -> Response {
         .collect();
     Response {
         status: i64::from(r.status),
-        status_text: r.status_text.clone(),
-        http_version: r.http_version.clone(),
+        status_text: r.status_text.to_string(),
+        http_version: r.http_version.to_string(),
         cookies,
         headers: headers(&r.headers, opts),
         content: content(&r.headers, &r.body),

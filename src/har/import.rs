@@ -206,9 +206,9 @@ pub fn to_exchange(index: usize, e: &Entry) -> Result<Exchange, String> {
         .map(bytes::Bytes::from)
         .unwrap_or_default();
     let request = RequestRecord {
-        method: e.request.method.clone(),
+        method: e.request.method.clone().into(),
         url: url_s,
-        http_version: e.request.http_version.clone(),
+        http_version: e.request.http_version.clone().into(),
         headers: headers(&e.request.headers),
         body: Body {
             total_size: u64::try_from(e.request.body_size).unwrap_or(req_body.len() as u64),
@@ -228,8 +228,8 @@ pub fn to_exchange(index: usize, e: &Entry) -> Result<Exchange, String> {
         let body = bytes::Bytes::from(body);
         ResponseRecord {
             status: u16::try_from(e.response.status).unwrap_or(0),
-            status_text: e.response.status_text.clone(),
-            http_version: e.response.http_version.clone(),
+            status_text: e.response.status_text.clone().into(),
+            http_version: e.response.http_version.clone().into(),
             headers: headers(&e.response.headers),
             body: Body {
                 total_size: u64::try_from(e.response.content.size).unwrap_or(body.len() as u64),
@@ -258,8 +258,8 @@ pub fn to_exchange(index: usize, e: &Entry) -> Result<Exchange, String> {
             receive: t.receive.max(0.0),
         },
         error: e.error.clone().or_else(|| e.response.error.clone()),
-        server_ip: e.server_ip_address.clone(),
-        client_addr: e.client_address.clone(),
+        server_ip: e.server_ip_address.as_deref().map(Into::into),
+        client_addr: e.client_address.as_deref().map(Into::into),
         resource_type: e.resource_type.clone(),
         synthetic_response: e.synthetic_response.unwrap_or(false),
     })

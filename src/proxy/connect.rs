@@ -129,13 +129,13 @@ fn refuse_connect(
         connection_id: ctx.id,
         started: Utc::now(),
         request: RequestRecord {
-            method: req.method().as_str().to_owned(),
+            method: req.method().as_str().to_owned().into(),
             url: req.uri().to_string(),
-            http_version: version_str(req.version()).to_owned(),
+            http_version: version_str(req.version()).into(),
             headers: header_list(req.headers()),
             body: Body::default(),
         },
-        client_addr: Some(ctx.client_addr.to_string()),
+        client_addr: Some(ctx.client_label.clone()),
         ..Exchange::default()
     };
     let inflight = InFlight::new(ctx.shared.store.clone(), exchange, Instant::now());

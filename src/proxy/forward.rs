@@ -36,7 +36,7 @@ pub(crate) async fn handle(req: Request<Incoming>, ctx: Arc<ConnCtx>) -> Respons
         connection_id: ctx.id,
         started: Utc::now(),
         request: record,
-        client_addr: Some(ctx.client_addr.to_string()),
+        client_addr: Some(ctx.client_label.clone()),
         ..Exchange::default()
     };
     let inflight = InFlight::new(ctx.shared.store.clone(), exchange, started);
@@ -94,7 +94,7 @@ fn relay(
     let server_ip = resp
         .extensions()
         .get::<UpstreamInfo>()
-        .map(|info| info.peer.ip().to_string());
+        .map(|info| info.ip.clone());
     inflight.response_head(response_record(&resp), server_ip);
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         let upstream_upgrade = hyper::upgrade::on(&mut resp);
@@ -159,8 +159,8 @@ pub(crate) fn own_response(
     headers.push("content-length", body.len().to_string());
     let record = ResponseRecord {
         status: status.as_u16(),
-        status_text: status.canonical_reason().unwrap_or_default().to_owned(),
-        http_version: "HTTP/1.1".to_owned(),
+        status_text: status.canonical_reason().unwrap_or_default().into(),
+        http_version: "HTTP/1.1".into(),
         headers,
         body: Body {
             captured: bytes::Bytes::from(body.clone()),
@@ -189,9 +189,9 @@ fn request_record(req: &Request<Incoming>, ctx: &ConnCtx) -> RequestRecord {
         .as_ref()
         .and_then(|heads| heads.take_matching(method, req.headers().len()));
     RequestRecord {
-        method: method.to_owned(),
+        method: method.to_owned().into(),
         url: display_url(req.uri(), &ctx.target),
-        http_version: version_str(req.version()).to_owned(),
+        http_version: version_str(req.version()).into(),
         headers: wire.unwrap_or_else(|| header_list(req.headers())),
         body: Body::default(),
     }
@@ -206,8 +206,8 @@ fn response_record(resp: &Response<Incoming>) -> ResponseRecord {
         .unwrap_or_default();
     ResponseRecord {
         status: resp.status().as_u16(),
-        status_text,
-        http_version: version_str(resp.version()).to_owned(),
+        status_text: status_text.into(),
+        http_version: version_str(resp.version()).into(),
         headers: header_list(resp.headers()),
         body: Body::default(),
     }

@@ -90,6 +90,7 @@ async fn serve_client(tcp: TcpStream, addr: SocketAddr, id: u64, shared: Arc<Sha
         shared,
         id,
         client_addr: addr,
+        client_label: addr.to_string().into(),
         target: Target::Proxy,
         wire: None,
     });
@@ -173,7 +174,7 @@ fn connection_error(e: &hyper::Error, ctx: &ConnCtx) {
         let exchange = Exchange {
             connection_id: ctx.id,
             started: Utc::now(),
-            client_addr: Some(ctx.client_addr.to_string()),
+            client_addr: Some(ctx.client_label.clone()),
             error: Some(format!("malformed request: {e}")),
             synthetic_response: true,
             response: Some(ResponseRecord {
@@ -182,8 +183,8 @@ fn connection_error(e: &hyper::Error, ctx: &ConnCtx) {
                     .ok()
                     .and_then(|s| s.canonical_reason())
                     .unwrap_or_default()
-                    .to_owned(),
-                http_version: "HTTP/1.1".to_owned(),
+                    .into(),
+                http_version: "HTTP/1.1".into(),
                 headers: Default::default(),
                 body: Body::default(),
             }),

@@ -60,7 +60,7 @@ impl InFlight {
     }
 
     /// The response head arrived from upstream.
-    pub fn response_head(&self, response: ResponseRecord, server_ip: Option<String>) {
+    pub fn response_head(&self, response: ResponseRecord, server_ip: Option<Arc<str>>) {
         let now = Instant::now();
         let mut state = self.lock();
         state.exchange.timings.wait = ms(now - self.started);

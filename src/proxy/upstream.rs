@@ -51,9 +51,11 @@ impl ConnectError {
 }
 
 /// Facts about an upstream connection, attached to every response it carries.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct UpstreamInfo {
     pub peer: SocketAddr,
+    /// The peer's IP address as recorded in each exchange (one allocation per connection).
+    pub ip: Arc<str>,
 }
 
 /// Connects to upstreams for the pooled client.
@@ -235,6 +237,7 @@ pub struct UpstreamIo {
     io: TokioIo<Stream>,
     h2: bool,
     peer: SocketAddr,
+    ip: Arc<str>,
 }
 
 impl UpstreamIo {
@@ -243,13 +246,17 @@ impl UpstreamIo {
             io: TokioIo::new(stream),
             h2,
             peer,
+            ip: peer.ip().to_string().into(),
         }
     }
 }
 
 impl Connection for UpstreamIo {
     fn connected(&self) -> Connected {
-        let connected = Connected::new().extra(UpstreamInfo { peer: self.peer });
+        let connected = Connected::new().extra(UpstreamInfo {
+            peer: self.peer,
+            ip: self.ip.clone(),
+        });
         if self.h2 {
             connected.negotiated_h2()
         } else {

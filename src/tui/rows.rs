@@ -21,7 +21,7 @@ pub fn row(ex: &Exchange, v: Option<&Verdict>) -> Row {
         started: ex.started,
         badge,
         stage: v.and_then(|v| v.outcome.stage()).map(stage_word),
-        method: ex.request.method.clone(),
+        method: ex.request.method.to_string(),
         origin: ex.request.headers.first("origin").map(str::to_owned),
         host,
         path,
