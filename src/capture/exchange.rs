@@ -100,6 +100,23 @@ impl HeaderList {
         self.ends.push((n, v));
     }
 
+    /// A header line from the wire: the value is kept as [`decode_header_bytes`] would
+    /// give it, without an intermediate copy when it is UTF-8 (nearly always).
+    pub fn push_bytes(&mut self, name: &str, value: &[u8]) {
+        match std::str::from_utf8(value) {
+            Ok(v) => self.push(name, v),
+            Err(_) => self.push(name, decode_header_bytes(value)),
+        }
+    }
+
+    /// An empty list with room for `lines` lines of `text` bytes in all.
+    pub fn with_capacity(lines: usize, text: usize) -> Self {
+        Self {
+            text: String::with_capacity(text),
+            ends: Vec::with_capacity(lines),
+        }
+    }
+
     /// The line at `index`.
     pub fn get(&self, index: usize) -> Option<HeaderRef<'_>> {
         let &(name_end, value_end) = self.ends.get(index)?;

@@ -140,7 +140,12 @@ pub struct Session {
     release_scan: usize,
     /// Nodes past the pairing window still held (waiting, or a cached preflight).
     held_back: Vec<usize>,
+    /// Clock of the last sweep of the indexes.
+    last_sweep: i64,
 }
+
+/// How often (ms of the session's clock) stale index entries are swept out.
+const SWEEP_EVERY_MS: u64 = 1_000;
 
 /// Per-exchange state in push order, indexed by push position. Entries nothing can reach
 /// any more are released; positions stay stable, and released ones at the front are
@@ -278,6 +283,7 @@ impl Session {
             header_positions: HashMap::new(),
             release_scan: 0,
             held_back: Vec::new(),
+            last_sweep: i64::MIN,
         }
     }
 
@@ -315,9 +321,14 @@ impl Session {
     pub fn tick(&mut self, now_ms: i64) -> Vec<Verdict> {
         let wait = self.cfg.preflight_wait_ms;
         let out = self.settle_where(|n| n.started.saturating_add(wait) <= now_ms);
-        self.forget_stale(now_ms);
-        if self.cfg.release_settled {
-            self.release_stale(now_ms);
+        // Sweeping the indexes walks all of them: at most once per SWEEP_EVERY_MS of clock
+        // (lookups prune what they touch to the window themselves), not on every push.
+        if now_ms.abs_diff(self.last_sweep) >= SWEEP_EVERY_MS {
+            self.last_sweep = now_ms;
+            self.forget_stale(now_ms);
+            if self.cfg.release_settled {
+                self.release_stale(now_ms);
+            }
         }
         out
     }
@@ -691,10 +702,11 @@ impl Session {
                 .iter()
                 .copied()
                 .filter(|&p| {
-                    self.nodes[p]
-                        .pf
-                        .as_ref()
-                        .is_some_and(|pf| pf.settled && pf.paired.is_none())
+                    let n = &self.nodes[p];
+                    started.saturating_sub(n.started) <= window
+                        && n.pf
+                            .as_ref()
+                            .is_some_and(|pf| pf.settled && pf.paired.is_none())
                 })
                 .collect();
             for p in settled {

@@ -216,15 +216,15 @@ fn response_record(resp: &Response<Incoming>) -> ResponseRecord {
 /// Headers as a list from hyper's map: repeated names grouped, names lower-cased. Used
 /// for HTTP/2 and for responses; HTTP/1 request heads come from [`super::wire`].
 pub(crate) fn header_list(headers: &HeaderMap) -> HeaderList {
-    headers
+    let text = headers
         .iter()
-        .map(|(name, value)| {
-            crate::capture::exchange::Header::new(
-                name.as_str(),
-                decode_header_bytes(value.as_bytes()),
-            )
-        })
-        .collect()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    let mut list = HeaderList::with_capacity(headers.len(), text);
+    for (name, value) in headers {
+        list.push_bytes(name.as_str(), value.as_bytes());
+    }
+    list
 }
 
 /// `HTTP/1.1` etc., as HAR writes it.
@@ -311,6 +311,21 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
 /// Remove hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection, not the
 /// message. For an upgrade, `Connection: upgrade` and `Upgrade` must reach the upstream.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // Most messages carry none (or only `Connection`): one pass over the names decides.
+    const HOP: &[&str] = &[
+        "connection",
+        "transfer-encoding",
+        "trailer",
+        "proxy-authorization",
+        "proxy-authenticate",
+        "keep-alive",
+        "proxy-connection",
+        "upgrade",
+        "te",
+    ];
+    if !keep_upgrade && !headers.keys().any(|name| HOP.contains(&name.as_str())) {
+        return;
+    }
     if headers.contains_key(header::CONNECTION) {
         let listed: Vec<HeaderName> = connection_tokens(headers)
             .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())

@@ -17,7 +17,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, ReadBuf};
 
-use crate::capture::exchange::{decode_header_bytes, Header, HeaderList};
+use crate::capture::exchange::HeaderList;
 
 /// Largest request head the tap follows (hyper's own limit is about 400 KB of buffer;
 /// heads beyond this are rare, and the record then uses hyper's view).
@@ -139,17 +139,22 @@ impl Follower {
     }
 
     fn parse_head(&self, head: &[u8]) -> State {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut req = httparse::Request::new(&mut headers);
-        let Ok(httparse::Status::Complete(_)) = req.parse(head) else {
+        let mut headers = [std::mem::MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut []);
+        let Ok(httparse::Status::Complete(_)) = req.parse_with_uninit_headers(head, &mut headers)
+        else {
             return State::Off;
         };
         let method = req.method.unwrap_or_default().to_owned();
-        let list: HeaderList = req
+        let text = req
             .headers
             .iter()
-            .map(|h| Header::new(h.name, decode_header_bytes(h.value)))
-            .collect();
+            .map(|h| h.name.len() + h.value.len())
+            .sum();
+        let mut list = HeaderList::with_capacity(req.headers.len(), text);
+        for h in req.headers.iter() {
+            list.push_bytes(h.name, h.value);
+        }
         let next = framing(&method, &list);
         self.heads.push(WireHead {
             method,
