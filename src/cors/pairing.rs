@@ -23,7 +23,8 @@ use crate::cors::verdict::{
     chrome_detail, chrome_message, firefox_reason, resource_word, OtherOutcome, Outcome,
     PreflightUse, RedirectInfo, Stage, Verdict,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::ops::{Index, IndexMut};
 
 /// How long, by default, a preflight waits for its actual request before the engine calls
 /// it blocked. Browsers send the actual request right after a passing preflight; 2 s covers
@@ -70,7 +71,8 @@ impl Default for Config {
 struct Chain {
     first_url: String,
     page_origin: String,
-    previous: usize,
+    /// The exchange whose 3xx led here (an id: that hop may be forgotten first).
+    previous: ExchangeId,
     hop: u32,
 }
 
@@ -117,8 +119,8 @@ struct CacheEntry {
 #[derive(Debug)]
 pub struct Session {
     cfg: Config,
-    nodes: Vec<Node>,
-    verdicts: Vec<Verdict>,
+    nodes: Window<Node>,
+    verdicts: Window<Verdict>,
     open_preflights: HashMap<String, Vec<usize>>,
     cache: HashMap<String, Vec<CacheEntry>>,
     redirects: HashMap<String, Vec<usize>>,
@@ -179,8 +181,8 @@ impl Session {
     pub fn new(cfg: Config) -> Self {
         Self {
             cfg,
-            nodes: Vec::new(),
-            verdicts: Vec::new(),
+            nodes: Window::default(),
+            verdicts: Window::default(),
             open_preflights: HashMap::new(),
             cache: HashMap::new(),
             redirects: HashMap::new(),
@@ -196,14 +198,15 @@ impl Session {
         self.cfg.profile
     }
 
-    /// Every verdict so far, in push order.
-    pub fn verdicts(&self) -> &[Verdict] {
-        &self.verdicts
+    /// Every verdict held (all of them unless [`Session::forget_before`] was called), in
+    /// push order.
+    pub fn verdicts(&self) -> impl ExactSizeIterator<Item = &Verdict> + '_ {
+        self.verdicts.items.iter()
     }
 
-    /// Take the verdicts out, in push order.
+    /// Take the held verdicts out, in push order.
     pub fn into_verdicts(self) -> Vec<Verdict> {
-        self.verdicts
+        self.verdicts.items.into()
     }
 
     /// Judge a finished exchange. Returns the new verdict and every earlier verdict that
@@ -225,14 +228,52 @@ impl Session {
         out
     }
 
-    /// Number of exchanges pushed so far.
+    /// Number of exchanges pushed so far (forgotten ones included).
     pub fn len(&self) -> usize {
-        self.nodes.len()
+        self.nodes.end()
     }
 
     /// True before the first push.
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
+        self.nodes.end() == 0
+    }
+
+    /// Number of exchanges whose state the session still holds.
+    pub fn held(&self) -> usize {
+        self.nodes.items.len()
+    }
+
+    /// Forget every exchange with an id below `id` (the store evicted them), so a long
+    /// live session holds no more than the store does. Push order must be id order, as it
+    /// is when following the store. Whatever was still waiting among them is settled
+    /// first: the returned verdicts are their final ones. Later exchanges can no longer
+    /// pair with the forgotten ones (a cached preflight that was forgotten reads as "not
+    /// seen", as one cached before the capture does).
+    pub fn forget_before(&mut self, id: ExchangeId) -> Vec<Verdict> {
+        let cut = self.nodes.first + self.nodes.items.iter().take_while(|n| n.id < id).count();
+        if cut == self.nodes.first {
+            return Vec::new();
+        }
+        let settled = self.settle_where(|n| n.id < id);
+        let live = |i: &usize| *i >= cut;
+        for map in [
+            &mut self.open_preflights,
+            &mut self.redirects,
+            &mut self.actuals,
+        ] {
+            map.retain(|_, list| {
+                list.retain(live);
+                !list.is_empty()
+            });
+        }
+        self.cache.retain(|_, list| {
+            list.retain(|e| e.preflight >= cut);
+            !list.is_empty()
+        });
+        self.waiting.retain(live);
+        self.nodes.forget_before(cut);
+        self.verdicts.forget_before(cut);
+        settled
     }
 
     /// Drop index entries nothing can link to any more (older than the pairing window, and
@@ -281,7 +322,7 @@ impl Session {
     }
 
     fn push_inner(&mut self, ex: &Exchange) -> Vec<usize> {
-        let idx = self.nodes.len();
+        let idx = self.nodes.end();
         let class = classify(ex);
         let url = strip_fragment(&ex.request.url).to_owned();
         let resource = resource_word(
@@ -374,7 +415,7 @@ impl Session {
         }
     }
 
-    fn prune(list: &mut Vec<usize>, nodes: &[Node], now: i64, window: i64) {
+    fn prune(list: &mut Vec<usize>, nodes: &Window<Node>, now: i64, window: i64) {
         list.retain(|&i| now.saturating_sub(nodes[i].started) <= window);
     }
 
@@ -425,7 +466,7 @@ impl Session {
                 .or_else(|| hop.class.origin.clone())
                 .or_else(|| url_origin(&hop.url))
                 .unwrap_or_else(|| "null".to_owned()),
-            previous: h,
+            previous: hop.id,
             hop: hop.chain.as_ref().map_or(1, |c| c.hop + 1),
         };
         let inherited = hop.include;
@@ -927,7 +968,7 @@ impl Session {
     fn redirect_info(&self, c: &Chain) -> RedirectInfo {
         RedirectInfo {
             from: c.first_url.clone(),
-            previous: self.nodes[c.previous].id,
+            previous: c.previous,
             hop: c.hop,
         }
     }
@@ -1094,6 +1135,56 @@ impl Session {
         v.explanation = explanation.to_owned();
         v.readable_headers = readable;
         v
+    }
+}
+
+/// Items addressed by push index, whose oldest can be forgotten while the indices of the
+/// rest stay as they were.
+#[derive(Debug)]
+struct Window<T> {
+    /// Index of `items[0]`.
+    first: usize,
+    items: VecDeque<T>,
+}
+
+impl<T> Default for Window<T> {
+    fn default() -> Self {
+        Self {
+            first: 0,
+            items: VecDeque::new(),
+        }
+    }
+}
+
+impl<T> Window<T> {
+    /// The index the next push gets.
+    fn end(&self) -> usize {
+        self.first + self.items.len()
+    }
+
+    fn push(&mut self, item: T) {
+        self.items.push_back(item);
+    }
+
+    /// Drop the items with index below `cut`.
+    fn forget_before(&mut self, cut: usize) {
+        let n = cut.saturating_sub(self.first).min(self.items.len());
+        self.items.drain(..n);
+        self.first += n;
+    }
+}
+
+impl<T> Index<usize> for Window<T> {
+    type Output = T;
+
+    fn index(&self, i: usize) -> &T {
+        &self.items[i - self.first]
+    }
+}
+
+impl<T> IndexMut<usize> for Window<T> {
+    fn index_mut(&mut self, i: usize) -> &mut T {
+        &mut self.items[i - self.first]
     }
 }
 
@@ -1530,5 +1621,34 @@ mod tests {
             msg.contains("Request header field content-type is not allowed"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn forgetting_settles_what_waited_and_later_requests_do_without_it() {
+        let cfg = Config::new(Profile::Chrome);
+        let mut s = Session::new(cfg);
+        // A passing preflight cached for 60 s, its actual, and a lonely preflight.
+        let cached = [
+            ("Access-Control-Allow-Origin", "*"),
+            ("Access-Control-Allow-Methods", "PUT"),
+            ("Access-Control-Allow-Headers", "x-a"),
+            ("Access-Control-Max-Age", "60"),
+        ];
+        s.push(&preflight(1, 0, "PUT", "x-a", &cached));
+        s.push(&actual(2, 1, "PUT", &[("X-A", "1")]));
+        s.push(&preflight(3, 2, "DELETE", "", PF_OK));
+        let settled = s.forget_before(4);
+        assert_eq!(s.held(), 0);
+        assert_eq!(s.len(), 3);
+        let lonely = settled.iter().find(|v| v.exchange == 3).unwrap();
+        assert!(lonely.outcome.is_blocked(), "{lonely:?}");
+        // A repeat that would have ridden the forgotten cached preflight: judged on its
+        // own, the preflight "not seen" (as one cached before the capture).
+        let v = s.push(&actual(4, 10, "PUT", &[("X-A", "2")]));
+        assert_eq!(v[0].preflight, Some(PreflightUse::NotSeen));
+        // Nothing left to settle or link to; forgetting again is a no-op.
+        assert!(s.forget_before(4).is_empty());
+        assert!(s.finish().is_empty());
+        assert_eq!(s.verdicts().count(), 1);
     }
 }
