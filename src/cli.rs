@@ -125,6 +125,22 @@ pub struct ProxyArgs {
     /// Do not verify upstream TLS certificates.
     #[arg(long, global = true)]
     pub insecure_upstream: bool,
+
+    /// Seconds to reach an upstream (DNS, TCP, TLS) before answering 504.
+    #[arg(long, value_name = "SECONDS", global = true,
+          default_value_t = crate::config::UPSTREAM_CONNECT_TIMEOUT.as_secs())]
+    pub connect_timeout: u64,
+
+    /// Seconds to wait for an upstream's response head before answering 504.
+    #[arg(long, value_name = "SECONDS", global = true,
+          default_value_t = crate::config::UPSTREAM_RESPONSE_TIMEOUT.as_secs())]
+    pub response_timeout: u64,
+
+    /// Seconds a response body may stay silent before the exchange fails and the
+    /// client's connection is cut (0: never).
+    #[arg(long, value_name = "SECONDS", global = true,
+          default_value_t = crate::config::UPSTREAM_BODY_IDLE_TIMEOUT.as_secs())]
+    pub idle_timeout: u64,
 }
 
 /// How HAR files are written (redaction).

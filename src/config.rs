@@ -15,7 +15,19 @@ use crate::tls::upstream::UpstreamTrust;
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long reaching an upstream (DNS + TCP + TLS) may take before the client gets a 504.
+/// A reachable server answers in well under a second; ten covers a slow DNS resolver or a
+/// distant host without leaving a dead one hanging the page.
 pub const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long an upstream may take to send the response head (counted from when the request
+/// is sent, connecting included) before the client gets a 504. Long enough for long
+/// polling and slow reports; browsers themselves wait minutes.
+pub const UPSTREAM_RESPONSE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How long a response body may stay silent while corscope waits for it before the
+/// exchange is failed and the client's connection aborted. Generous, because server-sent
+/// events and streamed logs are quiet for long stretches; `--idle-timeout 0` turns it off.
+pub const UPSTREAM_BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Why the configuration is not usable.
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +97,12 @@ pub struct ProxyConfig {
     /// Time a client may take to send a request head.
     pub header_timeout: Duration,
     pub upstream_trust: UpstreamTrust,
+    /// See [`UPSTREAM_CONNECT_TIMEOUT`].
     pub connect_timeout: Duration,
+    /// See [`UPSTREAM_RESPONSE_TIMEOUT`].
+    pub response_timeout: Duration,
+    /// See [`UPSTREAM_BODY_IDLE_TIMEOUT`]; `None`: a body may stay silent forever.
+    pub body_idle_timeout: Option<Duration>,
     pub drain_timeout: Duration,
 }
 
@@ -110,7 +127,10 @@ impl ProxyConfig {
                 extra_ca_certs: Vec::new(),
                 insecure: args.insecure_upstream,
             },
-            connect_timeout: UPSTREAM_CONNECT_TIMEOUT,
+            connect_timeout: positive(args.connect_timeout),
+            response_timeout: positive(args.response_timeout),
+            body_idle_timeout: (args.idle_timeout > 0)
+                .then(|| Duration::from_secs(args.idle_timeout)),
             drain_timeout: DRAIN_TIMEOUT,
         })
     }
@@ -125,6 +145,8 @@ impl ProxyConfig {
             header_timeout: Duration::from_secs(30),
             upstream_trust: UpstreamTrust::default(),
             connect_timeout: UPSTREAM_CONNECT_TIMEOUT,
+            response_timeout: UPSTREAM_RESPONSE_TIMEOUT,
+            body_idle_timeout: Some(UPSTREAM_BODY_IDLE_TIMEOUT),
             drain_timeout: DRAIN_TIMEOUT,
         }
     }
@@ -145,6 +167,11 @@ impl ProxyConfig {
         }
         warnings
     }
+}
+
+/// Whole seconds as a timeout; 0 would fail every request, so it means one second.
+fn positive(secs: u64) -> Duration {
+    Duration::from_secs(secs.max(1))
 }
 
 /// The platform data directory (e.g. `~/.local/share/corscope` on Linux).

@@ -56,9 +56,13 @@ pub fn run(proxy_args: &ProxyArgs, args: &HeadlessArgs) -> anyhow::Result<i32> {
         .build()
         .context("starting the async runtime")?;
     let verdicts = Arc::new(Verdicts::new(proxy_args.profile));
-    let blocked = runtime.block_on(run_async(config, args, verdicts))?;
+    let blocked = runtime.block_on(run_async(config, args, verdicts.clone()))?;
     if !blocked.is_empty() && args.fail_on_blocked {
         eprint!("{}", blocked_summary(&blocked));
+        let more = verdicts.blocked_not_kept();
+        if more > 0 {
+            eprintln!("  … and {more} more, evicted from the store (not listed)");
+        }
         return Ok(EXIT_BLOCKED);
     }
     Ok(0)

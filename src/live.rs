@@ -28,6 +28,11 @@ pub const MAX_CHANGES: usize = 200_000;
 /// Exchanges read from the store per step.
 const BATCH: usize = 1_024;
 
+/// Blocked verdicts kept after the store evicted their exchanges, so `--fail-on-blocked`
+/// still fails and its summary still names them in a session longer than the store's
+/// cap. Past this many only the count grows ([`Verdicts::blocked_not_kept`]).
+pub const MAX_EVICTED_BLOCKED: usize = 1_000;
+
 /// The current verdict of every held exchange, and a log of which ones changed.
 #[derive(Debug)]
 pub struct Verdicts {
@@ -49,6 +54,54 @@ struct Inner {
     first_change: u64,
     /// Bumped when every verdict was recomputed (profile switch) or dropped (clear).
     generation: u64,
+    /// Verdicts of exchanges below this id were dropped (the store evicted them): `by_id`
+    /// holds no more than the store does.
+    held_from: ExchangeId,
+    /// Blocked verdicts of evicted exchanges, oldest first, at most
+    /// [`MAX_EVICTED_BLOCKED`].
+    evicted_blocked: Vec<Arc<Verdict>>,
+    /// Blocked verdicts of evicted exchanges beyond that cap.
+    blocked_not_kept: u64,
+}
+
+impl Inner {
+    fn keep_evicted(&mut self, v: Arc<Verdict>) {
+        if !v.outcome.is_blocked() {
+            return;
+        }
+        if self.evicted_blocked.len() < MAX_EVICTED_BLOCKED {
+            self.evicted_blocked.push(v);
+        } else {
+            self.blocked_not_kept += 1;
+        }
+    }
+
+    /// Drop the verdicts of exchanges below `first` (ids are dense, so this walks only
+    /// the ids evicted since the last call, or the map when that is shorter).
+    fn drop_below(&mut self, first: ExchangeId) {
+        if first <= self.held_from {
+            return;
+        }
+        let gone: Vec<Arc<Verdict>> = if first - self.held_from > self.by_id.len() as u64 {
+            let ids: Vec<ExchangeId> = self
+                .by_id
+                .keys()
+                .copied()
+                .filter(|id| *id < first)
+                .collect();
+            ids.iter()
+                .filter_map(|id| self.by_id.remove(id).flatten())
+                .collect()
+        } else {
+            (self.held_from..first)
+                .filter_map(|id| self.by_id.remove(&id).flatten())
+                .collect()
+        };
+        for v in gone {
+            self.keep_evicted(v);
+        }
+        self.held_from = first;
+    }
 }
 
 /// What a change-log read returns.
@@ -103,7 +156,7 @@ impl Verdicts {
         cfg
     }
 
-    fn held(v: Verdict) -> Option<Arc<Verdict>> {
+    fn kept(v: Verdict) -> Option<Arc<Verdict>> {
         (!v.stands_alone()).then(|| Arc::new(v))
     }
 
@@ -147,12 +200,15 @@ impl Verdicts {
         {
             let mut inner = self.lock();
             inner.by_id.clear();
+            inner.evicted_blocked.clear();
+            inner.blocked_not_kept = 0;
             inner.generation += 1;
         }
         self.version.send_modify(|v| *v += 1);
     }
 
-    /// Every blocked verdict currently held, in exchange order.
+    /// Every blocked verdict, in exchange order: those held, after the first
+    /// [`MAX_EVICTED_BLOCKED`] of those whose exchanges the store evicted.
     pub fn blocked(&self) -> Vec<Arc<Verdict>> {
         let inner = self.lock();
         let mut v: Vec<Arc<Verdict>> = inner
@@ -163,39 +219,59 @@ impl Verdicts {
             .cloned()
             .collect();
         v.sort_by_key(|v| v.exchange);
-        v
+        let mut all = inner.evicted_blocked.clone();
+        all.extend(v);
+        all
+    }
+
+    /// Blocked verdicts of evicted exchanges not kept in [`Verdicts::blocked`] (past
+    /// [`MAX_EVICTED_BLOCKED`]).
+    pub fn blocked_not_kept(&self) -> u64 {
+        self.lock().blocked_not_kept
+    }
+
+    /// Number of verdicts held (one per exchange the store holds, once judged).
+    pub fn held(&self) -> usize {
+        self.lock().by_id.len()
     }
 
     fn record(&self, verdicts: Vec<Verdict>, evict_below: ExchangeId) {
-        if verdicts.is_empty() {
-            return;
-        }
+        let changed = !verdicts.is_empty();
         {
             let mut inner = self.lock();
+            if !changed && evict_below <= inner.held_from {
+                return;
+            }
             for v in verdicts {
                 if v.exchange < evict_below {
+                    // Judged (or settled) after the store evicted it.
+                    inner.keep_evicted(Arc::new(v));
                     continue;
                 }
                 inner.changes.push_back(v.exchange);
-                inner.by_id.insert(v.exchange, Self::held(v));
+                inner.by_id.insert(v.exchange, Self::kept(v));
             }
             while inner.changes.len() > MAX_CHANGES {
                 inner.changes.pop_front();
                 inner.first_change += 1;
             }
-            if inner.by_id.len() > 2 * MAX_CHANGES {
-                inner.by_id.retain(|id, _| *id >= evict_below);
-            }
+            inner.drop_below(evict_below);
         }
-        self.version.send_modify(|v| *v += 1);
+        if changed {
+            self.version.send_modify(|v| *v += 1);
+        }
     }
 
+    /// Every held verdict recomputed (a profile switch): evicted exchanges cannot be judged
+    /// again, so their blocked verdicts go too.
     fn replace_all(&self, verdicts: Vec<Verdict>) {
         {
             let mut inner = self.lock();
+            inner.evicted_blocked.clear();
+            inner.blocked_not_kept = 0;
             inner.by_id = verdicts
                 .into_iter()
-                .map(|v| (v.exchange, Self::held(v)))
+                .map(|v| (v.exchange, Self::kept(v)))
                 .collect();
             inner.generation += 1;
         }
@@ -247,7 +323,10 @@ fn feed(store: &Store, verdicts: &Verdicts, session: &mut cors::Session, mut cur
             out.extend(session.tick(ex.started_ms()));
             out.extend(session.push(ex));
         }
-        verdicts.record(out, store.first_id());
+        // Hold no more than the store: drop what it evicted (settling what still waited).
+        let first = store.first_id();
+        out.extend(session.forget_before(first));
+        verdicts.record(out, first);
         if batch.items.len() < BATCH {
             return cursor;
         }
@@ -388,5 +467,54 @@ mod tests {
         );
         stop.cancel();
         task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn verdicts_hold_no_more_than_the_store_and_keep_evicted_blocks() {
+        use crate::capture::store::StoreLimits;
+        let cap = 50;
+        let store = Arc::new(Store::new(StoreLimits {
+            max_exchanges: cap,
+            ..StoreLimits::default()
+        }));
+        let verdicts = Arc::new(Verdicts::new(Profile::Chrome));
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(follow(store.clone(), verdicts.clone(), stop.clone()));
+        let origin = ("Origin", "http://app.test");
+        let mut rx = verdicts.subscribe();
+        let n = 1_000u64;
+        let mut blocked = Vec::new();
+        for i in 1..=n {
+            // Every 100th one is blocked (no ACAO); the rest are allowed.
+            let resp: &[(&str, &str)] = if i % 100 == 0 {
+                &[]
+            } else {
+                &[("Access-Control-Allow-Origin", "*")]
+            };
+            let id = store.push(ex("GET", &[origin], resp, 200));
+            if i % 100 == 0 {
+                blocked.push(id);
+            }
+            if i % 10 == 0 {
+                // Let the follower run now and then, as live traffic would.
+                tokio::task::yield_now().await;
+                assert!(verdicts.held() <= 2 * cap, "held {}", verdicts.held());
+            }
+        }
+        while verdicts.get(n).is_none() {
+            rx.changed().await.unwrap();
+        }
+        stop.cancel();
+        task.await.unwrap();
+        let stats = store.stats();
+        assert_eq!(
+            stats.exchanges + stats.evicted_exchanges as usize,
+            n as usize
+        );
+        assert!(verdicts.held() <= cap, "held {}", verdicts.held());
+        assert!((store.first_id()..=n).all(|id| verdicts.get(id).is_some()));
+        let kept: Vec<u64> = verdicts.blocked().iter().map(|v| v.exchange).collect();
+        assert_eq!(kept, blocked, "blocked verdicts outlive their exchanges");
+        assert_eq!(verdicts.blocked_not_kept(), 0);
     }
 }

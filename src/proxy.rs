@@ -22,7 +22,8 @@
 //!
 //! Modules: [`listener`] (accept, connection cap, serving HTTP/1 and HTTP/2, drain),
 //! [`connect`] (CONNECT: peek, then MITM, plain HTTP in the tunnel, or a byte tunnel),
-//! [`forward`] (one request upstream and back, 502/504 on failure), [`upstream`] (the
+//! [`forward`] (one request upstream and back, 502/504 on failure; `fault` names the
+//! cause), [`upstream`] (the
 //! pooled client's connector), [`recorder`] (streaming capture), [`websocket`] (upgrades),
 //! [`wire`] (HTTP/1 request heads in wire order and case, for the record).
 
@@ -69,6 +70,7 @@ macro_rules! forward_async_write {
 }
 
 pub mod connect;
+mod fault;
 pub mod forward;
 pub mod listener;
 pub mod recorder;

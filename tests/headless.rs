@@ -9,6 +9,7 @@ mod common;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use common::*;
@@ -379,4 +380,153 @@ async fn without_fail_on_blocked_a_blocked_session_still_exits_0() {
         spawn_headless_with(&dir.path().join("data"), &["--exit-after-idle", "1"]);
     cors_request(addr, "GET", server.url("/closed"), &[]).await;
     assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_writes_a_har_with_every_exchange() {
+    const CONNECTIONS: usize = 8;
+    const EACH: usize = 400;
+    let upstream = start_upstream(None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let har = dir.path().join("out.har");
+    let (mut child, addr, stderr) =
+        spawn_headless_with(&dir.path().join("data"), &["--har", har.to_str().unwrap()]);
+    let target = upstream.addr;
+    let tasks: Vec<_> = (0..CONNECTIONS)
+        .map(|c| {
+            tokio::spawn(async move {
+                let mut send = h1_to_proxy(addr).await;
+                for i in 0..EACH {
+                    send.ready().await.unwrap();
+                    let req = Request::post(format!("http://{target}/echo?c={c}&i={i}"))
+                        .body(Full::new(Bytes::from_static(b"x")))
+                        .unwrap();
+                    let resp = send.send_request(req).await.unwrap();
+                    assert_eq!(resp.status(), 200);
+                    body_bytes(resp).await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    let stderr = stderr.join().unwrap();
+    assert_eq!(exit.code(), Some(0), "{stderr}");
+    let har: serde_json::Value = serde_json::from_slice(&std::fs::read(&har).unwrap()).unwrap();
+    let entries = har["log"]["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), CONNECTIONS * EACH);
+    let urls: std::collections::HashSet<&str> = entries
+        .iter()
+        .map(|e| e["request"]["url"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        urls.len(),
+        CONNECTIONS * EACH,
+        "every exchange exactly once"
+    );
+    for c in 0..CONNECTIONS {
+        for i in 0..EACH {
+            assert!(urls.contains(format!("http://{target}/echo?c={c}&i={i}").as_str()));
+        }
+    }
+    assert!(entries.iter().all(|e| e["response"]["status"] == 200));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_in_the_middle_of_load_loses_no_completed_exchange() {
+    // Clients keep sending while SIGTERM arrives: every response a client got whole is in
+    // the HAR, and the HAR and the JSON lines (both written from the store at exit) agree
+    // on every exchange.
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const CONNECTIONS: usize = 8;
+    let upstream = start_upstream(None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let har = dir.path().join("out.har");
+    let jsonl = dir.path().join("out.jsonl");
+    let (mut child, addr, stderr) = spawn_headless_with(
+        &dir.path().join("data"),
+        &[
+            "--har",
+            har.to_str().unwrap(),
+            "--jsonl",
+            jsonl.to_str().unwrap(),
+        ],
+    );
+    let target = upstream.addr;
+    let done = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..CONNECTIONS)
+        .map(|c| {
+            let done = done.clone();
+            tokio::spawn(async move {
+                let mut completed = Vec::new();
+                let mut send = h1_to_proxy(addr).await;
+                for i in 0.. {
+                    if send.ready().await.is_err() {
+                        break;
+                    }
+                    let url = format!("http://{target}/echo?c={c}&i={i}");
+                    let req = Request::post(&url)
+                        .body(Full::new(Bytes::from_static(b"x")))
+                        .unwrap();
+                    let Ok(resp) = send.send_request(req).await else {
+                        break;
+                    };
+                    let body = http_body_util::BodyExt::collect(resp.into_body()).await;
+                    match body.map(|b| b.to_bytes()) {
+                        Ok(bytes) if bytes.as_ref() == b"x" => completed.push(url),
+                        _ => break,
+                    }
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                completed
+            })
+        })
+        .collect();
+    while done.load(Ordering::Relaxed) < 1_500 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut completed = Vec::new();
+    for task in tasks {
+        completed.extend(task.await.unwrap());
+    }
+    let exit = child.wait().unwrap();
+    let stderr = stderr.join().unwrap();
+    assert_eq!(exit.code(), Some(0), "{stderr}");
+    let har: serde_json::Value = serde_json::from_slice(&std::fs::read(&har).unwrap()).unwrap();
+    let entries = har["log"]["entries"].as_array().unwrap();
+    let urls: std::collections::HashSet<&str> = entries
+        .iter()
+        .map(|e| e["request"]["url"].as_str().unwrap())
+        .collect();
+    assert_eq!(urls.len(), entries.len(), "no exchange twice");
+    for url in &completed {
+        assert!(
+            urls.contains(url.as_str()),
+            "{url} completed but is not in the HAR"
+        );
+    }
+    let ids: std::collections::HashSet<u64> = read_lines(&jsonl)
+        .iter()
+        .filter(|l| l["type"] == "exchange")
+        .map(|l| l["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), entries.len(), "the JSON lines and the HAR agree");
+    eprintln!(
+        "{} completed, {} in the HAR",
+        completed.len(),
+        entries.len()
+    );
+    assert!(completed.len() >= 1_500);
 }

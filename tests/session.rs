@@ -179,3 +179,64 @@ fn live_session_state_is_bounded_by_the_window() {
     }
     assert!(s.held() <= 150, "held {} of {n}", s.held());
 }
+
+/// The live session forgets what the store evicted: lagging `lag` exchanges behind, it
+/// holds no more than that, settles what waited among the forgotten, never trips over a
+/// link to a forgotten exchange, and judges every exchange that did not depend on one
+/// exactly as before.
+#[test]
+fn forgetting_evicted_exchanges_bounds_the_session_and_keeps_other_verdicts() {
+    use corscope::cors::classify::Role;
+    for name in [
+        "chromium-baseline.har",
+        "random-seed-1.har",
+        "random-seed-2.har",
+    ] {
+        let exs = fixture(name);
+        let full = incremental(&exs, Profile::Chrome);
+        let before: HashMap<u64, &Verdict> = full.iter().map(|v| (v.exchange, v)).collect();
+        // Exchanges whose verdict another one may change: preflights, redirect hops.
+        let linked: std::collections::HashSet<u64> = full
+            .iter()
+            .filter_map(|v| v.redirect.as_ref().map(|r| r.previous))
+            .collect();
+        for lag in [1usize, 2, 5, 20] {
+            let mut s = Session::new(Config::new(Profile::Chrome));
+            let mut latest: HashMap<u64, Verdict> = HashMap::new();
+            for (i, ex) in exs.iter().enumerate() {
+                let mut out = s.tick(ex.started_ms());
+                out.extend(s.push(ex));
+                if i + 1 > lag {
+                    out.extend(s.forget_before(exs[i + 1 - lag].id));
+                }
+                for v in out {
+                    latest.insert(v.exchange, v);
+                }
+                assert!(s.held() <= lag, "{name} lag {lag}: holds {}", s.held());
+            }
+            for v in s.finish() {
+                latest.insert(v.exchange, v);
+            }
+            assert_eq!(s.len(), exs.len());
+            assert_eq!(
+                latest.len(),
+                exs.len(),
+                "{name} lag {lag}: every exchange judged"
+            );
+            let mut compared = 0;
+            for ex in &exs {
+                let b = before[&ex.id];
+                let alone = b.paired_with.is_none()
+                    && b.redirect.is_none()
+                    && b.role != Some(Role::Preflight)
+                    && !linked.contains(&ex.id);
+                if alone {
+                    assert_eq!(&latest[&ex.id], b, "{name} lag {lag}: entry {}", ex.id);
+                    compared += 1;
+                }
+            }
+            eprintln!("{name} lag {lag}: {compared} of {} compared", exs.len());
+            assert!(compared > 0);
+        }
+    }
+}

@@ -257,3 +257,32 @@ fn help_at_two_sizes() {
         snapshot(&format!("help_{w}x{h}"), &screen);
     }
 }
+
+#[test]
+fn rows_of_evicted_exchanges_go_in_batches_and_the_selection_stays() {
+    let mut app = App::new(Profile::Chrome, StatusInfo::default());
+    app.show_non_cors = true;
+    let rows: Vec<_> = (1..=100u64)
+        .map(|id| {
+            let mut e = exchange(id, id as i64, "GET", &[], 200, &[]);
+            e.request.url = format!("{API}?n={id}");
+            rows::row(&e, None)
+        })
+        .collect();
+    app.upsert_rows(rows);
+    app.refresh();
+    for _ in 0..30 {
+        app.update(Action::Up);
+    }
+    let selected = app.selected_id().unwrap();
+    assert_eq!(selected, 70);
+    // Fewer than a quarter evicted: kept until a batch is worth re-indexing.
+    app.forget_rows_before(20);
+    assert_eq!(app.rows().len(), 100);
+    app.forget_rows_before(41);
+    assert_eq!(app.rows().len(), 60);
+    assert_eq!(app.rows()[0].id, 41);
+    assert_eq!(app.selected_id(), Some(selected));
+    assert_eq!(app.row(70).map(|r| r.id), Some(70));
+    assert!(app.row(40).is_none());
+}

@@ -194,6 +194,13 @@ impl<T> Slots<T> {
         }
     }
 
+    /// Drop every entry before position `cut`.
+    fn forget_before(&mut self, cut: usize) {
+        let n = cut.saturating_sub(self.base).min(self.items.len());
+        self.items.drain(..n);
+        self.base += n;
+    }
+
     fn iter(&self) -> impl Iterator<Item = &T> {
         self.items.iter().filter_map(|slot| slot.as_deref())
     }
@@ -378,6 +385,46 @@ impl Session {
     /// Number of exchanges pushed so far.
     pub fn len(&self) -> usize {
         self.nodes.len()
+    }
+
+    /// Forget every exchange with an id below `id` (the store evicted them), so a long
+    /// live session holds no more than the store does. Push order must be id order, as it
+    /// is when following the store. Whatever was still waiting among them is settled
+    /// first: the returned verdicts are their final ones. Later exchanges can no longer
+    /// pair with the forgotten ones (a cached preflight that was forgotten reads as "not
+    /// seen", as one cached before the capture does).
+    pub fn forget_before(&mut self, id: ExchangeId) -> Vec<Verdict> {
+        let cut = self.nodes.base
+            + self
+                .nodes
+                .items
+                .iter()
+                .take_while(|n| n.as_ref().is_none_or(|n| n.id < id))
+                .count();
+        if cut == self.nodes.base {
+            return Vec::new();
+        }
+        let settled = self.settle_where(|n| n.id < id);
+        let live = |i: &usize| *i >= cut;
+        for map in [
+            &mut self.open_preflights,
+            &mut self.redirects,
+            &mut self.actuals,
+        ] {
+            map.retain(|_, list| {
+                list.retain(live);
+                !list.is_empty()
+            });
+        }
+        self.cache.retain(|_, list| {
+            list.retain(|e| e.preflight >= cut);
+            !list.is_empty()
+        });
+        self.waiting.retain(live);
+        self.held_back.retain(live);
+        self.nodes.forget_before(cut);
+        self.verdicts.forget_before(cut);
+        settled
     }
 
     /// Exchanges whose pairing state is still held (with `release_settled`, the recent
@@ -1687,5 +1734,34 @@ mod tests {
             msg.contains("Request header field content-type is not allowed"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn forgetting_settles_what_waited_and_later_requests_do_without_it() {
+        let cfg = Config::new(Profile::Chrome);
+        let mut s = Session::new(cfg);
+        // A passing preflight cached for 60 s, its actual, and a lonely preflight.
+        let cached = [
+            ("Access-Control-Allow-Origin", "*"),
+            ("Access-Control-Allow-Methods", "PUT"),
+            ("Access-Control-Allow-Headers", "x-a"),
+            ("Access-Control-Max-Age", "60"),
+        ];
+        s.push(&preflight(1, 0, "PUT", "x-a", &cached));
+        s.push(&actual(2, 1, "PUT", &[("X-A", "1")]));
+        s.push(&preflight(3, 2, "DELETE", "", PF_OK));
+        let settled = s.forget_before(4);
+        assert_eq!(s.held(), 0);
+        assert_eq!(s.len(), 3);
+        let lonely = settled.iter().find(|v| v.exchange == 3).unwrap();
+        assert!(lonely.outcome.is_blocked(), "{lonely:?}");
+        // A repeat that would have ridden the forgotten cached preflight: judged on its
+        // own, the preflight "not seen" (as one cached before the capture).
+        let v = s.push(&actual(4, 10, "PUT", &[("X-A", "2")]));
+        assert_eq!(v[0].preflight, Some(PreflightUse::NotSeen));
+        // Nothing left to settle or link to; forgetting again is a no-op.
+        assert!(s.forget_before(4).is_empty());
+        assert!(s.finish().is_empty());
+        assert_eq!(s.verdicts().count(), 1);
     }
 }

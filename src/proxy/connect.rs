@@ -90,7 +90,7 @@ async fn connect_ignored(
             let e = ConnectError::Timeout {
                 host,
                 port,
-                secs: timeout.as_secs(),
+                after: timeout,
             };
             return connect_failed(&req, &ctx, &e);
         }

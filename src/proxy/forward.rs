@@ -3,7 +3,6 @@
 //! upstream cannot be reached the client gets a 502 (504 on timeout) whose one-line body
 //! names the cause, and the exchange is recorded with that error.
 
-use std::error::Error as StdError;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,8 +13,8 @@ use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 
 use super::recorder::{InFlight, ProxyBody, RecordingBody, Side};
-use super::upstream::{ConnectError, UpstreamInfo};
-use super::{connect, websocket, ConnCtx, Target};
+use super::upstream::UpstreamInfo;
+use super::{connect, fault, websocket, ConnCtx, Target};
 use crate::capture::exchange::{
     decode_header_bytes, Body, Exchange, HeaderList, RequestRecord, ResponseRecord,
 };
@@ -79,9 +78,19 @@ async fn forward(
     let limit = ctx.shared.config.max_body_capture;
     let body_inflight = inflight.clone();
     let req = req.map(|body| RecordingBody::new(body, Side::Request, limit, body_inflight));
-    match ctx.client().request(req).await {
-        Ok(resp) => relay(resp, inflight, client_upgrade, &ctx),
-        Err(e) => upstream_failure(&e, &inflight),
+    let wait = ctx.shared.config.response_timeout;
+    match tokio::time::timeout(wait, ctx.client().request(req)).await {
+        Ok(Ok(resp)) => relay(resp, inflight, client_upgrade, &ctx),
+        Ok(Err(e)) => upstream_failure(&e, &inflight),
+        // Dropping the request closes that upstream connection; it is not pooled.
+        Err(_) => own_response(
+            &inflight,
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "upstream sent no response within {} (--response-timeout)",
+                fault::seconds(wait)
+            ),
+        ),
     }
 }
 
@@ -104,10 +113,20 @@ fn relay(
         }
         return resp.map(|_| ProxyBody::empty());
     }
+    if resp.headers().contains_key(header::TRANSFER_ENCODING) {
+        // Both framings (RFC 9112 §6.3): Transfer-Encoding wins, and an intermediary that
+        // forwards the message must drop Content-Length, or the client would frame the
+        // decoded body by a length that is not its own.
+        resp.headers_mut().remove(header::CONTENT_LENGTH);
+    }
     strip_hop_by_hop(resp.headers_mut(), false);
     let limit = ctx.shared.config.max_body_capture;
-    resp.map(|body| ProxyBody::Upstream {
-        body: RecordingBody::new(body, Side::Response, limit, inflight),
+    let idle = ctx.shared.config.body_idle_timeout;
+    resp.map(|body| {
+        ProxyBody::upstream(
+            RecordingBody::new(body, Side::Response, limit, inflight),
+            idle,
+        )
     })
 }
 
@@ -116,34 +135,9 @@ fn upstream_failure(
     e: &hyper_util::client::legacy::Error,
     inflight: &InFlight,
 ) -> Response<ProxyBody> {
-    let (status, reason) = classify(e);
+    let (status, reason) = fault::before_response(e);
     tracing::debug!(%reason, "upstream failure");
     own_response(inflight, status, reason)
-}
-
-fn classify(e: &hyper_util::client::legacy::Error) -> (StatusCode, String) {
-    let mut source: Option<&(dyn StdError + 'static)> = e.source();
-    while let Some(err) = source {
-        if let Some(connect) = err.downcast_ref::<ConnectError>() {
-            let status = if connect.is_timeout() {
-                StatusCode::GATEWAY_TIMEOUT
-            } else {
-                StatusCode::BAD_GATEWAY
-            };
-            return (status, connect.to_string());
-        }
-        if let Some(hyper_err) = err.downcast_ref::<hyper::Error>() {
-            return (
-                StatusCode::BAD_GATEWAY,
-                format!("upstream failed before sending a response: {hyper_err}"),
-            );
-        }
-        source = err.source();
-    }
-    (
-        StatusCode::BAD_GATEWAY,
-        format!("upstream request failed: {e}"),
-    )
 }
 
 /// A response corscope generates itself (400, 502, 504), recorded as the exchange's

@@ -1,12 +1,17 @@
 //! Recording exchanges as they stream: [`InFlight`] collects one exchange while its
 //! request and response are under way and hands it to the store when both bodies have
 //! ended; [`RecordingBody`] wraps a body, passes every frame through untouched and keeps at
-//! most the configured number of bytes, counting the rest.
+//! most the configured number of bytes, counting the rest. [`ProxyBody`] is what a client
+//! gets: a body that fails (upstream error or `--idle-timeout` stall) fails towards the
+//! client too, so hyper aborts the connection or h2 stream instead of ending the body as
+//! if it were complete.
 
+use std::error::Error as StdError;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Body as HttpBody, Frame, SizeHint};
@@ -163,6 +168,15 @@ struct Tap {
 }
 
 impl Tap {
+    /// The first error text for a body that failed: which side, after how many bytes.
+    fn failure(&self, cause: &str) -> String {
+        let what = match self.side {
+            Side::Request => "request body from the client",
+            Side::Response => "response body from upstream",
+        };
+        format!("{what} failed after {} bytes: {cause}", self.total)
+    }
+
     fn observe(&mut self, data: &Bytes) {
         self.total += data.len() as u64;
         let room = self.limit.saturating_sub(self.captured.len());
@@ -234,10 +248,19 @@ impl<B: HttpBody> RecordingBody<B> {
     }
 }
 
+impl<B> RecordingBody<B> {
+    /// End the recording with `cause` (the body is abandoned: a stall, say).
+    fn abandon(self: Pin<&mut Self>, cause: &str) {
+        let tap = self.project().tap;
+        let error = tap.failure(cause);
+        tap.finish(Some(error));
+    }
+}
+
 impl<B> HttpBody for RecordingBody<B>
 where
     B: HttpBody<Data = Bytes>,
-    B::Error: std::fmt::Display,
+    B::Error: StdError + 'static,
 {
     type Data = Bytes;
     type Error = B::Error;
@@ -258,7 +281,10 @@ where
                     this.tap.finish(None);
                 }
             }
-            Poll::Ready(Some(Err(e))) => this.tap.finish(Some(format!("body error: {e}"))),
+            Poll::Ready(Some(Err(e))) => {
+                let error = this.tap.failure(&super::fault::chain(e));
+                this.tap.finish(Some(error));
+            }
             Poll::Ready(None) => this.tap.finish(None),
             Poll::Pending => {}
         }
@@ -274,16 +300,68 @@ where
     }
 }
 
+/// The error type of bodies corscope answers with: the upstream's own, or a stall.
+pub type BoxError = Box<dyn StdError + Send + Sync>;
+
 pin_project_lite::pin_project! {
     /// The body corscope answers a client with: the upstream's (recorded) or its own.
     #[project = ProxyBodyProj]
     pub enum ProxyBody {
-        Upstream { #[pin] body: RecordingBody<hyper::body::Incoming> },
+        Upstream { #[pin] body: RecordingBody<hyper::body::Incoming>, idle: Idle },
         Own { data: Option<Bytes> },
     }
 }
 
+/// The upstream body went silent for longer than `--idle-timeout` while corscope waited
+/// for it.
+#[derive(Debug, thiserror::Error)]
+#[error("no data from upstream for {}", super::fault::seconds(*.0))]
+pub struct Stalled(pub Duration);
+
+/// The body idle timer: armed while corscope waits for upstream data (not while the
+/// client is slow to read: then the body is not polled), disarmed by every frame.
+#[derive(Debug)]
+pub struct Idle {
+    after: Option<Duration>,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    armed: bool,
+}
+
+impl Idle {
+    fn new(after: Option<Duration>) -> Self {
+        Self {
+            after,
+            timer: None,
+            armed: false,
+        }
+    }
+
+    /// Called when the upstream had nothing: true once it has had nothing for too long.
+    fn expired(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(after) = self.after else {
+            return false;
+        };
+        let deadline = tokio::time::Instant::now() + after;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if !self.armed {
+            timer.as_mut().reset(deadline);
+            self.armed = true;
+        }
+        timer.as_mut().poll(cx).is_ready()
+    }
+}
+
 impl ProxyBody {
+    /// The upstream's body, recorded, failing when it stalls for `idle`.
+    pub fn upstream(body: RecordingBody<hyper::body::Incoming>, idle: Option<Duration>) -> Self {
+        Self::Upstream {
+            body,
+            idle: Idle::new(idle),
+        }
+    }
+
     /// A body corscope generated itself.
     pub fn own(data: impl Into<Bytes>) -> Self {
         let data: Bytes = data.into();
@@ -300,28 +378,41 @@ impl ProxyBody {
 
 impl HttpBody for ProxyBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         match self.project() {
-            ProxyBodyProj::Upstream { body } => body.poll_frame(cx),
+            ProxyBodyProj::Upstream { mut body, idle } => match body.as_mut().poll_frame(cx) {
+                Poll::Ready(frame) => {
+                    idle.armed = false;
+                    Poll::Ready(frame.map(|f| f.map_err(BoxError::from)))
+                }
+                Poll::Pending if idle.expired(cx) => {
+                    let stalled = Stalled(idle.after.unwrap_or_default());
+                    body.abandon(&stalled.to_string());
+                    // An error, not the end: the client must not take what it got so far
+                    // for the whole body, so hyper aborts its connection (or h2 stream).
+                    Poll::Ready(Some(Err(Box::new(stalled))))
+                }
+                Poll::Pending => Poll::Pending,
+            },
             ProxyBodyProj::Own { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
         }
     }
 
     fn is_end_stream(&self) -> bool {
         match self {
-            Self::Upstream { body } => body.is_end_stream(),
+            Self::Upstream { body, .. } => body.is_end_stream(),
             Self::Own { data } => data.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            Self::Upstream { body } => body.size_hint(),
+            Self::Upstream { body, .. } => body.size_hint(),
             Self::Own { data } => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
         }
     }

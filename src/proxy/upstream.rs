@@ -35,8 +35,15 @@ pub enum ConnectError {
         addr: SocketAddr,
         reason: String,
     },
-    #[error("connecting to {host}:{port} timed out after {secs} s")]
-    Timeout { host: String, port: u16, secs: u64 },
+    #[error(
+        "connecting to {host}:{port} timed out after {} (--connect-timeout)",
+        super::fault::seconds(*after)
+    )]
+    Timeout {
+        host: String,
+        port: u16,
+        after: Duration,
+    },
     #[error("invalid TLS server name {0:?}")]
     ServerName(String),
     #[error("upstream TLS handshake with {host} failed: {reason}")]
@@ -98,7 +105,7 @@ impl UpstreamConnector {
         let timeout_err = || ConnectError::Timeout {
             host: host.clone(),
             port,
-            secs: self.timeout.as_secs(),
+            after: self.timeout,
         };
         let attempt = async {
             let tcp = connect_tcp(&host, port).await?;
@@ -164,7 +171,7 @@ async fn handshake(
         .await
         .map_err(|e| ConnectError::Tls {
             host: host.to_owned(),
-            reason: e.to_string(),
+            reason: super::fault::tls_handshake(&e),
         })
 }
 

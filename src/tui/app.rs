@@ -190,6 +190,25 @@ impl App {
         self.visible_dirty = true;
     }
 
+    /// Drop the rows of exchanges below `first` (the store evicted them), so the list
+    /// holds no more than the store (plus at most a third: dropping re-indexes every row,
+    /// so it waits until a quarter of the rows can go at once).
+    pub fn forget_rows_before(&mut self, first: u64) {
+        let n = self.rows.iter().take_while(|r| r.id < first).count();
+        if n == 0 || n * 4 < self.rows.len() {
+            return;
+        }
+        let keep = self.selected_id();
+        self.rows.drain(..n);
+        self.index_of = self
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id, i))
+            .collect();
+        self.rebuild_visible(keep);
+    }
+
     /// Forget every row (after the store was cleared).
     pub fn clear_rows(&mut self) {
         self.rows.clear();
@@ -277,6 +296,10 @@ impl App {
             return;
         }
         let keep = self.selected_id();
+        self.rebuild_visible(keep);
+    }
+
+    fn rebuild_visible(&mut self, keep: Option<u64>) {
         self.visible = (0..self.rows.len())
             .filter(|&i| self.row_shown(&self.rows[i]))
             .collect();

@@ -32,8 +32,11 @@ pub struct Touched {
 /// Evicted and not-yet-shown counts for the status line.
 fn update_counters(app: &mut App, store: &Store) {
     let stats = store.stats();
+    let first = store.first_id();
+    // Rows of evicted exchanges may linger until they are dropped in a batch.
+    let held_rows = app.rows().iter().skip_while(|r| r.id < first).count();
     app.status.evicted = stats.evicted_exchanges;
-    app.status.unseen = (stats.exchanges as u64).saturating_sub(app.rows().len() as u64);
+    app.status.unseen = (stats.exchanges as u64).saturating_sub(held_rows as u64);
 }
 
 impl Feed {
@@ -50,6 +53,8 @@ impl Feed {
             update_counters(app, store);
             return (false, None);
         }
+        // Rows the store evicted go (not while paused: then the list does not move).
+        app.forget_rows_before(store.first_id());
         let changes = verdicts.changes_since(self.cursor.max(1), SYNC_BATCH);
         if changes.generation != self.generation || changes.missed > 0 {
             self.rebuild(app, store, verdicts);

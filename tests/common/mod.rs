@@ -302,6 +302,15 @@ pub async fn start_proxy(
     upstream_ca: Option<&TestCa>,
     tweak: impl FnOnce(&mut ProxyConfig),
 ) -> TestProxy {
+    start_proxy_with_store(upstream_ca, Arc::new(Store::default()), tweak).await
+}
+
+/// [`start_proxy`] recording into `store` (e.g. one with small caps).
+pub async fn start_proxy_with_store(
+    upstream_ca: Option<&TestCa>,
+    store: Arc<Store>,
+    tweak: impl FnOnce(&mut ProxyConfig),
+) -> TestProxy {
     let dir = tempfile::tempdir().unwrap();
     let mut config = ProxyConfig::local(dir.path().to_owned());
     if let Some(ca) = upstream_ca {
@@ -309,7 +318,6 @@ pub async fn start_proxy(
     }
     tweak(&mut config);
     let ca = Arc::new(CertificateAuthority::load_or_create(&config.data_dir).unwrap());
-    let store = Arc::new(Store::default());
     let proxy = Proxy::bind(config, ca.clone(), store.clone())
         .await
         .unwrap();
