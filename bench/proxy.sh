@@ -6,7 +6,8 @@
 #
 #   bench/proxy.sh            the matrix: {http, https} × {c=1, c=50} × {1k, 100k, preflight}
 #   bench/proxy.sh rss        RSS per captured exchange (10,000 HTTPS requests, 2nd pass)
-#   bench/proxy.sh peer       the same matrix against mitmdump (pip install mitmproxy)
+#   bench/proxy.sh peer       the matrix with mitmdump (pip install mitmproxy) as a third
+#                             side, A B C A B C …: prints corscope/mitmdump as well
 #
 # Knobs (env): DURATION=5s ROUNDS=3 CONCS="1 50" BODIES="1k 100k preflight"
 #   SCHEMES="http https" RSS_N=10000 CORSCOPE=target/release/corscope WORK=/tmp/corscope-bench
@@ -25,6 +26,7 @@ WORK=${WORK:-/tmp/corscope-bench}
 HTTP_PORT=${HTTP_PORT:-28080}
 HTTPS_PORT=${HTTPS_PORT:-28443}
 PROXY_PORT=${PROXY_PORT:-28888}
+PEER_PORT=${PEER_PORT:-28889}
 OHA=${OHA:-oha}
 mode=${1:-matrix}
 
@@ -113,18 +115,18 @@ start_corscope() {
 
 start_mitmdump() {
   need mitmdump "pip install mitmproxy"
-  mitmdump --listen-host 127.0.0.1 --listen-port "$PROXY_PORT" -q \
+  mitmdump --listen-host 127.0.0.1 --listen-port "$PEER_PORT" -q \
     --set ssl_verify_upstream_trusted_ca="$WORK/ca.pem" >"$WORK/mitm.out" 2>&1 &
-  proxy_pid=$!
-  pids+=("$proxy_pid")
-  wait_port "$PROXY_PORT"
+  pids+=($!)
+  wait_port "$PEER_PORT"
 }
 
 # One load run; prints "rps p50_ms p99_ms errors".
-run_oha() { # scheme conc body via(direct|proxy)
+run_oha() { # scheme conc body via(direct|proxy|peer)
   local scheme=$1 conc=$2 body=$3 via=$4 port=$HTTP_PORT args=()
   [ "$scheme" = https ] && port=$HTTPS_PORT && args+=(--insecure)
   [ "$via" = proxy ] && args+=(-x "http://127.0.0.1:$PROXY_PORT")
+  [ "$via" = peer ] && args+=(-x "http://127.0.0.1:$PEER_PORT")
   local path=$body
   if [ "$body" = preflight ]; then
     path=preflight
@@ -149,13 +151,13 @@ PY
 
 median() { python3 -c 'import sys,statistics; v=[float(x) for x in sys.argv[1:] if x!="nan"]; print(f"{statistics.median(v):.3f}" if v else "nan")' "$@"; }
 
-matrix() {
-  local label=$1
-  say "cells: schemes=[$SCHEMES] concs=[$CONCS] bodies=[$BODIES], $ROUNDS rounds of ${DURATION} each side"
+matrix() { # sides: "direct proxy" or "direct proxy peer"
+  local sides=$1
+  say "cells: schemes=[$SCHEMES] concs=[$CONCS] bodies=[$BODIES], $ROUNDS rounds of ${DURATION} per side [$sides]"
   declare -A res
   for r in $(seq "$ROUNDS"); do
     for scheme in $SCHEMES; do for conc in $CONCS; do for body in $BODIES; do
-      for via in direct proxy; do
+      for via in $sides; do
         read -r rps p50 p99 err < <(run_oha "$scheme" "$conc" "$body" "$via")
         key="$scheme/$conc/$body/$via"
         res[$key.rps]+="$rps "; res[$key.p50]+="$p50 "; res[$key.p99]+="$p99 "
@@ -164,17 +166,27 @@ matrix() {
     done; done; done
     say "round $r done"
   done
-  printf '\n%-6s %-3s %-9s | %9s %7s %7s | %9s %7s %7s | %6s %8s %8s %6s\n' \
-    scheme c body direct_rps p50 p99 "${label}_rps" p50 p99 ratio "+p50ms" "p99ms" errors
+  local peer_head=""
+  [[ $sides == *peer* ]] && peer_head=$(printf ' | %9s %7s %7s %9s' mitm_rps p50 p99 "cs/mitm")
+  printf '\n%-6s %-3s %-9s | %9s %7s %7s | %9s %7s %7s | %6s %8s %6s%s\n' \
+    scheme c body direct_rps p50 p99 corscope_rps p50 p99 ratio "+p50ms" errors "$peer_head"
   for scheme in $SCHEMES; do for conc in $CONCS; do for body in $BODIES; do
-    d="$scheme/$conc/$body/direct"; p="$scheme/$conc/$body/proxy"
+    d="$scheme/$conc/$body/direct"; p="$scheme/$conc/$body/proxy"; m="$scheme/$conc/$body/peer"
     drps=$(median ${res[$d.rps]}); dp50=$(median ${res[$d.p50]}); dp99=$(median ${res[$d.p99]})
     prps=$(median ${res[$p.rps]}); pp50=$(median ${res[$p.p50]}); pp99=$(median ${res[$p.p99]})
     ratio=$(python3 -c "print(f'{$prps/$drps:.2f}' if $drps > 0 else 'nan')")
     add=$(python3 -c "print(f'{$pp50-$dp50:.3f}')")
-    printf '%-6s %-3s %-9s | %9.0f %7.3f %7.3f | %9.0f %7.3f %7.3f | %6s %8s %8.3f %6s\n' \
-      "$scheme" "$conc" "$body" "$drps" "$dp50" "$dp99" "$prps" "$pp50" "$pp99" "$ratio" "$add" "$pp99" \
-      "$(( ${res[$d.err]} + ${res[$p.err]} ))"
+    errs=$(( ${res[$d.err]} + ${res[$p.err]} ))
+    peer_cols=""
+    if [[ $sides == *peer* ]]; then
+      mrps=$(median ${res[$m.rps]}); mp50=$(median ${res[$m.p50]}); mp99=$(median ${res[$m.p99]})
+      vs=$(python3 -c "print(f'{$prps/$mrps:.1f}x' if $mrps > 0 else 'nan')")
+      peer_cols=$(printf ' | %9.0f %7.3f %7.3f %9s' "$mrps" "$mp50" "$mp99" "$vs")
+      errs=$(( errs + ${res[$m.err]} ))
+    fi
+    printf '%-6s %-3s %-9s | %9.0f %7.3f %7.3f | %9.0f %7.3f %7.3f | %6s %8s %6s%s\n' \
+      "$scheme" "$conc" "$body" "$drps" "$dp50" "$dp99" "$prps" "$pp50" "$pp99" "$ratio" "$add" \
+      "$errs" "$peer_cols"
   done; done; done
 }
 
@@ -195,8 +207,8 @@ rss() {
 
 make_origin
 case "$mode" in
-  matrix) start_corscope; matrix corscope ;;
+  matrix) start_corscope; matrix "direct proxy" ;;
   rss) start_corscope; rss ;;
-  peer) start_mitmdump; matrix mitmdump ;;
+  peer) start_corscope; start_mitmdump; matrix "direct proxy peer" ;;
   *) echo "usage: bench/proxy.sh [matrix|rss|peer]" >&2; exit 2 ;;
 esac
