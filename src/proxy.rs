@@ -21,6 +21,8 @@
 //! this is where the CORS engine and every view read them.
 //!
 //! Modules: [`listener`] (accept, connection cap, serving HTTP/1 and HTTP/2, drain),
+//! `guard` (what a request must pass first: smuggling framings, origin-form and
+//! misdirected requests),
 //! [`connect`] (CONNECT: peek, then MITM, plain HTTP in the tunnel, or a byte tunnel),
 //! [`forward`] (one request upstream and back, 502/504 on failure), [`upstream`] (the
 //! pooled client's connector), [`recorder`] (streaming capture), [`websocket`] (upgrades),
@@ -70,6 +72,7 @@ macro_rules! forward_async_write {
 
 pub mod connect;
 pub mod forward;
+mod guard;
 pub mod listener;
 pub mod recorder;
 pub mod upstream;

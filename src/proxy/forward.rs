@@ -182,17 +182,18 @@ pub(crate) fn text_response(status: StatusCode, body: String) -> Response<ProxyB
     resp
 }
 
-fn request_record(req: &Request<Incoming>, ctx: &ConnCtx) -> RequestRecord {
+pub(crate) fn request_record(req: &Request<Incoming>, ctx: &ConnCtx) -> RequestRecord {
     let method = req.method().as_str();
-    let wire = ctx
-        .wire
-        .as_ref()
-        .and_then(|heads| heads.take_matching(method, req.headers().len()));
+    let wire = req
+        .extensions()
+        .get::<super::wire::WireHead>()
+        .and_then(|head| head.headers_for(req.headers().len()));
+    let headers = wire.map_or_else(|| header_list(req.headers()), Clone::clone);
     RequestRecord {
         method: method.to_owned(),
         url: display_url(req.uri(), &ctx.target),
         http_version: version_str(req.version()).to_owned(),
-        headers: wire.unwrap_or_else(|| header_list(req.headers())),
+        headers,
         body: Body::default(),
     }
 }
@@ -273,7 +274,7 @@ fn upstream_uri(req: &Request<Incoming>, target: &Target) -> Result<Uri, String>
 
 /// The URL as the browser would show it: scheme, host, port only when not the default,
 /// path and query.
-fn display_url(uri: &Uri, target: &Target) -> String {
+pub(crate) fn display_url(uri: &Uri, target: &Target) -> String {
     let (scheme, authority) = match target {
         Target::Proxy => (uri.scheme_str().unwrap_or("http"), uri.authority()),
         Target::Tunnel {

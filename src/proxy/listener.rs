@@ -1,5 +1,6 @@
 //! Accepting client connections: the connection cap, one task per connection, serving
-//! HTTP/1.1 or HTTP/2 on it, and the bounded drain at shutdown.
+//! HTTP/1.1 or HTTP/2 on it with the head size limit and timeouts, recording what went
+//! wrong on a connection outside any exchange, and the bounded drain at shutdown.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -16,9 +17,9 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::wire::{TapIo, WireHeads};
-use super::{forward, ConnCtx, Shared, Target};
-use crate::capture::exchange::{Body, Exchange, ResponseRecord};
+use super::wire::{TapIo, WireHeads, MAX_HEAD_BYTES};
+use super::{forward, guard, ConnCtx, Shared, Target};
+use crate::capture::exchange::{Body, Exchange, RequestRecord, ResponseRecord};
 
 /// Client connections served at once. Each costs a task and buffers (tens of KB); past
 /// this, new connections are closed at once rather than letting memory grow unbounded.
@@ -103,11 +104,12 @@ where
 {
     let heads = Arc::new(WireHeads::default());
     let ctx = ctx.with_wire(heads.clone());
-    let io = TokioIo::new(TapIo::new(stream, heads));
+    let io = TokioIo::new(TapIo::new(stream, heads.clone()));
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(ctx.shared.config.header_timeout)
+        .max_header_size(MAX_HEAD_BYTES)
         .preserve_header_case(true)
         .auto_date_header(false)
         .keep_alive(true);
@@ -124,7 +126,7 @@ where
         }
     };
     if let Err(e) = result {
-        connection_error(&e, &ctx);
+        connection_error(&e, &ctx, Some(&heads));
     }
 }
 
@@ -135,7 +137,10 @@ where
 {
     let io = TokioIo::new(stream);
     let mut builder = http2::Builder::new(TokioExecutor::new());
-    builder.timer(TokioTimer::new());
+    builder
+        .timer(TokioTimer::new())
+        // The same head limit as HTTP/1 (hyper's HTTP/2 default is 16 KB).
+        .max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX));
     let service_ctx = ctx.clone();
     let service = service_fn(move |req| handle(req, service_ctx.clone()));
     let conn = builder.serve_connection(io, service);
@@ -149,7 +154,7 @@ where
         }
     };
     if let Err(e) = result {
-        connection_error(&e, &ctx);
+        connection_error(&e, &ctx, None);
     }
 }
 
@@ -160,36 +165,59 @@ fn handle(
 ) -> impl std::future::Future<Output = Result<hyper::Response<super::recorder::ProxyBody>, Infallible>>
 {
     let span = tracing::debug_span!("exchange", method = %req.method(), uri = %req.uri());
-    async move { Ok(forward::handle(req, ctx).await) }.instrument(span)
+    let mut req = req;
+    // Exactly one head per request, in order, whatever then happens to the request.
+    let wire = ctx.wire.clone();
+    if let Some(head) = wire
+        .as_ref()
+        .and_then(|w| w.take_next(req.method().as_str()))
+    {
+        req.extensions_mut().insert(head);
+    }
+    async move {
+        if let Some(refused) = guard::check(&req, &ctx) {
+            return Ok(refused);
+        }
+        let connect = req.method() == http::Method::CONNECT;
+        let resp = forward::handle(req, ctx).await;
+        let tunnel = connect && resp.status().is_success();
+        if tunnel || resp.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+            // What follows on this connection is no longer HTTP/1 requests.
+            if let Some(wire) = &wire {
+                wire.stop();
+            }
+        }
+        Ok(resp)
+    }
+    .instrument(span)
 }
 
 /// A connection ended with an error outside any exchange. Malformed requests (hyper has
-/// already answered 400/431/414) are recorded as exchanges so nothing is lost; the rest
-/// is logged.
-fn connection_error(e: &hyper::Error, ctx: &ConnCtx) {
-    if e.is_parse() || e.is_parse_too_large() {
-        let status: u16 = if e.is_parse_too_large() { 431 } else { 400 };
-        tracing::debug!(error = %e, "malformed request");
-        let exchange = Exchange {
-            connection_id: ctx.id,
-            started: Utc::now(),
-            client_addr: Some(ctx.client_addr.to_string()),
-            error: Some(format!("malformed request: {e}")),
-            synthetic_response: true,
-            response: Some(ResponseRecord {
-                status,
-                status_text: http::StatusCode::from_u16(status)
-                    .ok()
-                    .and_then(|s| s.canonical_reason())
-                    .unwrap_or_default()
-                    .to_owned(),
-                http_version: "HTTP/1.1".to_owned(),
-                headers: Default::default(),
-                body: Body::default(),
-            }),
-            ..Exchange::default()
+/// already answered 400/431/414) are recorded as exchanges, with the request line as the
+/// client wrote it when the wire tap saw one, so nothing is lost; the rest is logged.
+fn connection_error(e: &hyper::Error, ctx: &ConnCtx, heads: Option<&WireHeads>) {
+    if e.is_parse_version_h2() {
+        let reason = "the client spoke HTTP/2 in clear text (h2c prior knowledge); corscope \
+                      speaks HTTP/2 only inside intercepted HTTPS";
+        record_malformed(ctx, heads, None, reason.to_owned());
+    } else if e.is_parse() || e.is_parse_too_large() {
+        let status: u16 = if !e.is_parse_too_large() {
+            400
+        } else if e.to_string().contains("URI") {
+            414
+        } else {
+            431
         };
-        ctx.shared.store.push(exchange);
+        tracing::debug!(error = %e, "malformed request");
+        let reason = if status == 431 {
+            format!(
+                "malformed request: {e} (request heads are limited to {} KiB)",
+                MAX_HEAD_BYTES / 1024
+            )
+        } else {
+            format!("malformed request: {e}")
+        };
+        record_malformed(ctx, heads, Some(status), reason);
     } else if e.is_timeout() {
         tracing::debug!(
             "closed: no complete request head within {} s",
@@ -198,4 +226,43 @@ fn connection_error(e: &hyper::Error, ctx: &ConnCtx) {
     } else {
         tracing::debug!(error = %e, "client connection ended with an error");
     }
+}
+
+/// Record a request hyper refused to parse. `status` is what hyper answered, if anything.
+fn record_malformed(ctx: &ConnCtx, heads: Option<&WireHeads>, status: Option<u16>, reason: String) {
+    let line = heads.and_then(WireHeads::unparsed_line);
+    let mut parts = line.as_deref().unwrap_or_default().split(' ');
+    let method = parts.next().unwrap_or_default().to_owned();
+    let url = parts.next().unwrap_or_default().to_owned();
+    let error = match &line {
+        Some(line) => format!("{reason}; request line: {line:?}"),
+        None => reason,
+    };
+    let response = status.map(|status| ResponseRecord {
+        status,
+        status_text: http::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or_default()
+            .to_owned(),
+        http_version: "HTTP/1.1".to_owned(),
+        headers: Default::default(),
+        body: Body::default(),
+    });
+    let exchange = Exchange {
+        connection_id: ctx.id,
+        started: Utc::now(),
+        request: RequestRecord {
+            method,
+            url,
+            http_version: "HTTP/1.1".to_owned(),
+            ..RequestRecord::default()
+        },
+        client_addr: Some(ctx.client_addr.to_string()),
+        error: Some(error),
+        synthetic_response: response.is_some(),
+        response,
+        ..Exchange::default()
+    };
+    ctx.shared.store.push(exchange);
 }
