@@ -17,6 +17,16 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long reaching an upstream (DNS + TCP + TLS) may take before the client gets a 504.
 pub const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Time a client may take to send a request head (`--header-timeout`). hyper's timer
+/// starts whenever the proxy waits for a head, so this also closes keep-alive connections
+/// that sit idle between requests.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Time a request body may go without a byte from the client while the proxy waits for
+/// one (`--body-timeout`); then the exchange ends with 408 and the upstream request is
+/// aborted. As nginx's `client_body_timeout`: between two reads, not for the whole body.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Why the configuration is not usable.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -82,8 +92,11 @@ pub struct ProxyConfig {
     pub ignore_hosts: HostMatcher,
     /// Bytes kept per body.
     pub max_body_capture: usize,
-    /// Time a client may take to send a request head.
+    /// Time a client may take to send a request head; also how long a client connection
+    /// may sit idle between requests.
     pub header_timeout: Duration,
+    /// Time a request body may go without a byte from the client.
+    pub body_timeout: Duration,
     pub upstream_trust: UpstreamTrust,
     pub connect_timeout: Duration,
     pub drain_timeout: Duration,
@@ -105,6 +118,7 @@ impl ProxyConfig {
             ignore_hosts: HostMatcher::new(&args.ignore_hosts)?,
             max_body_capture: args.max_body_capture,
             header_timeout: Duration::from_secs(args.header_timeout),
+            body_timeout: Duration::from_secs(args.body_timeout),
             upstream_trust: UpstreamTrust {
                 extra_ca_files: args.upstream_ca.clone(),
                 extra_ca_certs: Vec::new(),
@@ -122,7 +136,8 @@ impl ProxyConfig {
             data_dir,
             ignore_hosts: HostMatcher::default(),
             max_body_capture: 1024 * 1024,
-            header_timeout: Duration::from_secs(30),
+            header_timeout: HEADER_TIMEOUT,
+            body_timeout: BODY_TIMEOUT,
             upstream_trust: UpstreamTrust::default(),
             connect_timeout: UPSTREAM_CONNECT_TIMEOUT,
             drain_timeout: DRAIN_TIMEOUT,

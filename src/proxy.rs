@@ -98,7 +98,7 @@ use crate::config::ProxyConfig;
 use crate::tls::ca::CertificateAuthority;
 use crate::tls::leaf::LeafCache;
 use crate::tls::upstream::{client_config, UpstreamTlsError};
-use recorder::RecordingBody;
+use recorder::{ClientBody, RecordingBody};
 use upstream::UpstreamConnector;
 
 /// Idle upstream connections kept per host. Browsers open up to 6 per host over HTTP/1.1,
@@ -112,7 +112,7 @@ pub const MAX_IDLE_UPSTREAM_PER_HOST: usize = 256;
 pub const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The pooled upstream client.
-pub type UpstreamClient = Client<UpstreamConnector, RecordingBody<Incoming>>;
+pub type UpstreamClient = Client<UpstreamConnector, RecordingBody<ClientBody<Incoming>>>;
 
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]

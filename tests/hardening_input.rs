@@ -1,6 +1,6 @@
 //! Malformed and hostile client input, written byte for byte on raw sockets to a real
 //! corscope: bad request lines and header fields, oversized heads, request smuggling
-//! framings, pipelining, origin-form requests, absolute-form inside a
+//! framings, truncated bodies, pipelining, origin-form requests, absolute-form inside a
 //! tunnel, and odd CONNECT targets. After every bad input a normal request through the
 //! same proxy must still work, the store must hold a record of the bad one, and a refused
 //! request must never have reached the upstream.
@@ -15,6 +15,7 @@ use harden::*;
 use http::Request;
 use http_body_util::Empty;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 /// What should happen to one input.
 #[derive(Debug, Clone, Copy)]
@@ -234,6 +235,64 @@ async fn non_utf8_header_values_are_forwarded_byte_exact_and_recorded() {
         ex.request.headers.first("X-Latin"),
         Some("caf\u{e9} \u{ff}\u{80}")
     );
+}
+
+#[tokio::test]
+async fn a_body_cut_off_by_the_client_is_recorded_and_aborted_upstream() {
+    let upstream = RecordingUpstream::start().await;
+    let proxy = start_proxy(None, |_| {}).await;
+    let up = upstream.addr;
+    for (name, head, sent, relayed) in [
+        (
+            "content-length",
+            "Content-Length: 100",
+            &b"only ten b"[..],
+            &b"only ten b"[..],
+        ),
+        // The first two bytes of the 5-byte chunk are relayed as they come.
+        (
+            "chunked",
+            "Transfer-Encoding: chunked",
+            &b"a\r\nonly ten b\r\n5\r\nab"[..],
+            &b"only ten bab"[..],
+        ),
+    ] {
+        let before = proxy.store.snapshot().exchanges.len();
+        let requests_before = upstream.requests().len();
+        let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
+        let wire = format!("POST http://{up}/cut-{name} HTTP/1.1\r\nHost: {up}\r\n{head}\r\n\r\n");
+        tcp.write_all(wire.as_bytes()).await.unwrap();
+        tcp.write_all(sent).await.unwrap();
+        // The upstream has the head and the first bytes before the client gives up.
+        upstream
+            .wait_for("the start of the cut-off request", |s| {
+                s.requests.len() > requests_before
+            })
+            .await;
+        tcp.shutdown().await.unwrap();
+        let answer = read_until_closed(&mut tcp).await;
+        assert_eq!(status_of(&answer), Some(400), "{name}: {answer}");
+        assert!(
+            answer.contains("in the middle of the request body"),
+            "{answer}"
+        );
+        let ex = &new_exchanges(&proxy, before, 1).await[0];
+        let error = ex.error.as_deref().unwrap();
+        assert!(
+            error.contains("in the middle of the request body"),
+            "{name}: {error}"
+        );
+        assert_eq!(ex.request.body.captured.as_ref(), relayed, "{name}");
+        // The upstream saw an incomplete request, never a complete one.
+        upstream
+            .wait_for("the request aborted", |s| {
+                s.requests[requests_before].body.is_err()
+                    && s.requests[requests_before].body.as_ref().err().unwrap()
+                        != "body not read yet"
+            })
+            .await;
+        proxy_still_works(proxy.addr, upstream.addr).await;
+    }
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 
-use super::recorder::{InFlight, ProxyBody, RecordingBody, Side};
+use super::recorder::{client_fault, ClientBody, InFlight, ProxyBody, RecordingBody, Side};
 use super::upstream::{ConnectError, UpstreamInfo};
 use super::{connect, websocket, ConnCtx, Target};
 use crate::capture::exchange::{
@@ -78,10 +78,17 @@ async fn forward(
     *req.version_mut() = Version::HTTP_11;
     let limit = ctx.shared.config.max_body_capture;
     let body_inflight = inflight.clone();
-    let req = req.map(|body| RecordingBody::new(body, Side::Request, limit, body_inflight));
+    let body_timeout = ctx.shared.config.body_timeout;
+    let req = req.map(|body| {
+        let body = ClientBody::new(body, body_timeout);
+        RecordingBody::new(body, Side::Request, limit, body_inflight)
+    });
     match ctx.client().request(req).await {
         Ok(resp) => relay(resp, inflight, client_upgrade, &ctx),
-        Err(e) => upstream_failure(&e, &inflight),
+        Err(e) => match client_fault(&e) {
+            Some(fault) => own_response(&inflight, fault.status(), fault.to_string()),
+            None => upstream_failure(&e, &inflight),
+        },
     }
 }
 

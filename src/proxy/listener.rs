@@ -19,6 +19,7 @@ use tracing::Instrument;
 
 use super::wire::{TapIo, WireHeads, MAX_HEAD_BYTES};
 use super::{forward, guard, ConnCtx, Shared, Target};
+use crate::capture::event::EventKind;
 use crate::capture::exchange::{Body, Exchange, RequestRecord, ResponseRecord};
 
 /// Client connections served at once. Each costs a task and buffers (tens of KB); past
@@ -194,7 +195,8 @@ fn handle(
 
 /// A connection ended with an error outside any exchange. Malformed requests (hyper has
 /// already answered 400/431/414) are recorded as exchanges, with the request line as the
-/// client wrote it when the wire tap saw one, so nothing is lost; the rest is logged.
+/// client wrote it when the wire tap saw one, so nothing is lost; a client that stalled in
+/// the middle of a request head is recorded as an event; the rest is logged.
 fn connection_error(e: &hyper::Error, ctx: &ConnCtx, heads: Option<&WireHeads>) {
     if e.is_parse_version_h2() {
         let reason = "the client spoke HTTP/2 in clear text (h2c prior knowledge); corscope \
@@ -219,10 +221,20 @@ fn connection_error(e: &hyper::Error, ctx: &ConnCtx, heads: Option<&WireHeads>) 
         };
         record_malformed(ctx, heads, Some(status), reason);
     } else if e.is_timeout() {
-        tracing::debug!(
-            "closed: no complete request head within {} s",
-            ctx.shared.config.header_timeout.as_secs()
+        let partial = heads.map_or(0, WireHeads::partial_head_bytes);
+        let secs = ctx.shared.config.header_timeout.as_secs();
+        if partial == 0 {
+            // An idle connection (new, or kept alive between requests): a normal close.
+            tracing::debug!("closed: idle for {secs} s");
+            return;
+        }
+        let message = format!(
+            "client {} sent {partial} bytes of a request head but not the rest within {secs} s \
+             (--header-timeout); connection closed",
+            ctx.client_addr
         );
+        tracing::info!("{message}");
+        ctx.event(EventKind::ConnectionError, None, message);
     } else {
         tracing::debug!(error = %e, "client connection ended with an error");
     }
