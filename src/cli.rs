@@ -124,6 +124,10 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 60, global = true)]
     pub body_timeout: u64,
 
+    /// Client connections served at once; more get a 503 and are closed.
+    #[arg(long, value_name = "N", default_value_t = crate::config::MAX_CONNECTIONS, global = true)]
+    pub max_connections: usize,
+
     /// Extra CA certificate (PEM) to trust for upstream TLS, e.g. a local dev API's CA.
     #[arg(long, value_name = "FILE", global = true)]
     pub upstream_ca: Vec<PathBuf>,

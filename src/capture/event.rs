@@ -15,6 +15,8 @@ pub enum EventKind {
     ConnectionError,
     /// Something the user should know about the proxy itself.
     Warning,
+    /// The connection cap was reached: new connections get a 503 until some close.
+    ConnectionLimit,
 }
 
 /// One event, with the host it concerns when there is one.

@@ -1,6 +1,7 @@
-//! Accepting client connections: the connection cap, one task per connection, serving
-//! HTTP/1.1 or HTTP/2 on it with the head size limit and timeouts, recording what went
-//! wrong on a connection outside any exchange, and the bounded drain at shutdown.
+//! Accepting client connections: the connection cap (connections past it get a one-line
+//! 503 and are closed), one task per connection, serving HTTP/1.1 or HTTP/2 on it with the
+//! head size limit and timeouts, recording what went wrong on a connection outside any
+//! exchange, and the bounded drain at shutdown.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -11,7 +12,7 @@ use chrono::Utc;
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -22,12 +23,17 @@ use super::{forward, guard, ConnCtx, Shared, Target};
 use crate::capture::event::EventKind;
 use crate::capture::exchange::{Body, Exchange, RequestRecord, ResponseRecord};
 
-/// Client connections served at once. Each costs a task and buffers (tens of KB); past
-/// this, new connections are closed at once rather than letting memory grow unbounded.
-pub const MAX_CONNECTIONS: usize = 4_096;
-
 /// Pause after a failed `accept` (e.g. out of file descriptors) so the loop does not spin.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Refused connections kept open at once while their 503 is read. Past this a refused
+/// socket is closed right after the 503 is written, so refusing costs nothing that grows.
+const MAX_REFUSALS_IN_FLIGHT: usize = 64;
+
+/// How long a refused connection stays half-open so the client reads the 503: closing a
+/// socket with unread request bytes makes the kernel send RST, which can destroy the 503
+/// in the client's receive buffer.
+const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 
 /// Accept until `shutdown`, then drain.
 pub(crate) async fn accept_loop(
@@ -35,7 +41,10 @@ pub(crate) async fn accept_loop(
     shared: Arc<Shared>,
     shutdown: CancellationToken,
 ) {
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let cap = shared.config.max_connections;
+    let permits = Arc::new(Semaphore::new(cap));
+    let refusals = Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT));
+    let mut at_cap = false;
     loop {
         let accepted = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -50,9 +59,23 @@ pub(crate) async fn accept_loop(
             }
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tracing::warn!(%addr, "connection limit {MAX_CONNECTIONS} reached; closing");
+            if !std::mem::replace(&mut at_cap, true) {
+                let message = format!(
+                    "connection limit ({cap}, --max-connections) reached: new connections get \
+                     503 until some close"
+                );
+                tracing::warn!("{message}");
+                shared.store.push_event(crate::capture::event::Event::now(
+                    EventKind::ConnectionLimit,
+                    None,
+                    message,
+                ));
+            }
+            tracing::debug!(%addr, "refused: connection limit {cap}");
+            refuse(tcp, cap, &refusals, &shared);
             continue;
         };
+        at_cap = false;
         let id = shared.next_connection_id();
         let span = tracing::debug_span!("conn", id, %addr);
         let shared = shared.clone();
@@ -66,6 +89,42 @@ pub(crate) async fn accept_loop(
     }
     drop(listener);
     drain(&shared).await;
+}
+
+/// Answer a connection past the cap with a 503 naming the cap, then close it.
+fn refuse(tcp: TcpStream, cap: usize, refusals: &Arc<Semaphore>, shared: &Shared) {
+    let body = format!("corscope: connection limit ({cap}) reached; try again later\n");
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\n\
+         Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    // A new socket's send buffer is empty: this small write completes at once, and the
+    // accept loop never waits on a client it refuses.
+    if tcp.try_write(response.as_bytes()).is_err() {
+        return;
+    }
+    let Ok(slot) = refusals.clone().try_acquire_owned() else {
+        return;
+    };
+    shared.tracker.spawn(async move {
+        let _slot = slot;
+        linger(tcp).await;
+    });
+}
+
+/// Half-close, then read and discard until the client closes (or [`REFUSAL_LINGER`]).
+async fn linger(mut tcp: TcpStream) {
+    let _ = tcp.shutdown().await;
+    let mut sink = [0u8; 1024];
+    let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+        while let Ok(n) = tcp.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 async fn drain(shared: &Shared) {
