@@ -128,6 +128,17 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "N", default_value_t = crate::config::MAX_CONNECTIONS, global = true)]
     pub max_connections: usize,
 
+    /// Require clients to authenticate with HTTP Basic (`Proxy-Authorization`), answering
+    /// 407 otherwise. The credential is never forwarded nor recorded.
+    #[arg(
+        long,
+        value_name = "USER:PASSWORD",
+        global = true,
+        env = "CORSCOPE_PROXY_AUTH",
+        hide_env_values = true
+    )]
+    pub proxy_auth: Option<String>,
+
     /// Extra CA certificate (PEM) to trust for upstream TLS, e.g. a local dev API's CA.
     #[arg(long, value_name = "FILE", global = true)]
     pub upstream_ca: Vec<PathBuf>,

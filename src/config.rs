@@ -8,6 +8,7 @@ use std::time::Duration;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use crate::cli::ProxyArgs;
+use crate::proxy::auth::{ProxyAuth, ProxyAuthError};
 use crate::tls::upstream::UpstreamTrust;
 
 /// How long open connections may take to finish after Ctrl-C / SIGTERM before corscope
@@ -48,6 +49,8 @@ pub enum ConfigError {
     },
     #[error("no platform data directory could be found; pass --data-dir")]
     NoDataDir,
+    #[error(transparent)]
+    ProxyAuth(#[from] ProxyAuthError),
     #[error("--max-connections must be at least 1")]
     NoConnections,
 }
@@ -107,6 +110,8 @@ pub struct ProxyConfig {
     pub body_timeout: Duration,
     /// Client connections served at once; more are refused with a 503.
     pub max_connections: usize,
+    /// Credentials clients must send (`Proxy-Authorization: Basic`), if any.
+    pub proxy_auth: Option<ProxyAuth>,
     pub upstream_trust: UpstreamTrust,
     pub connect_timeout: Duration,
     pub drain_timeout: Duration,
@@ -121,6 +126,11 @@ impl ProxyConfig {
         if args.max_connections == 0 {
             return Err(ConfigError::NoConnections);
         }
+        let proxy_auth = args
+            .proxy_auth
+            .as_deref()
+            .map(ProxyAuth::parse)
+            .transpose()?;
         let data_dir = match &args.data_dir {
             Some(dir) => dir.clone(),
             None => default_data_dir()?,
@@ -133,6 +143,7 @@ impl ProxyConfig {
             header_timeout: Duration::from_secs(args.header_timeout),
             body_timeout: Duration::from_secs(args.body_timeout),
             max_connections: args.max_connections,
+            proxy_auth,
             upstream_trust: UpstreamTrust {
                 extra_ca_files: args.upstream_ca.clone(),
                 extra_ca_certs: Vec::new(),
@@ -153,6 +164,7 @@ impl ProxyConfig {
             header_timeout: HEADER_TIMEOUT,
             body_timeout: BODY_TIMEOUT,
             max_connections: MAX_CONNECTIONS,
+            proxy_auth: None,
             upstream_trust: UpstreamTrust::default(),
             connect_timeout: UPSTREAM_CONNECT_TIMEOUT,
             drain_timeout: DRAIN_TIMEOUT,
@@ -168,6 +180,13 @@ impl ProxyConfig {
                  intercepting proxy",
                 self.listen
             ));
+            if self.proxy_auth.is_none() {
+                warnings.push(
+                    "--allow-remote without --proxy-auth: no password protects this proxy; \
+                     add --proxy-auth USER:PASSWORD"
+                        .to_owned(),
+                );
+            }
         }
         if self.upstream_trust.insecure {
             warnings

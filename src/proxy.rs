@@ -21,8 +21,8 @@
 //! this is where the CORS engine and every view read them.
 //!
 //! Modules: [`listener`] (accept, connection cap, serving HTTP/1 and HTTP/2, drain),
-//! `guard` (what a request must pass first: smuggling framings, origin-form and
-//! misdirected requests),
+//! `guard` (what a request must pass first: smuggling framings, `--proxy-auth`, origin-form
+//! and misdirected requests), [`auth`] (the `--proxy-auth` check),
 //! [`connect`] (CONNECT: peek, then MITM, plain HTTP in the tunnel, or a byte tunnel),
 //! [`forward`] (one request upstream and back, 502/504 on failure), [`upstream`] (the
 //! pooled client's connector), [`recorder`] (streaming capture), [`websocket`] (upgrades),
@@ -70,6 +70,7 @@ macro_rules! forward_async_write {
     };
 }
 
+pub mod auth;
 pub mod connect;
 pub mod forward;
 mod guard;
@@ -157,11 +158,19 @@ impl Shared {
         if port != self.local_addr.port() {
             return false;
         }
-        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .trim_end_matches('.');
         let bound = self.local_addr.ip();
         match host.parse::<std::net::IpAddr>() {
+            // Connecting to 0.0.0.0 (or ::) reaches this machine's listeners, loopback
+            // ones included.
             Ok(ip) => {
-                ip == bound || (bound.is_unspecified() && (ip.is_loopback() || ip.is_unspecified()))
+                let ip = ip.to_canonical();
+                ip == bound
+                    || (ip.is_unspecified() && bound.is_loopback())
+                    || (bound.is_unspecified() && (ip.is_loopback() || ip.is_unspecified()))
             }
             Err(_) => {
                 host.eq_ignore_ascii_case("localhost")

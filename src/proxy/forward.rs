@@ -195,7 +195,8 @@ pub(crate) fn request_record(req: &Request<Incoming>, ctx: &ConnCtx) -> RequestR
         .extensions()
         .get::<super::wire::WireHead>()
         .and_then(|head| head.headers_for(req.headers().len()));
-    let headers = wire.map_or_else(|| header_list(req.headers()), Clone::clone);
+    let mut headers = wire.map_or_else(|| header_list(req.headers()), Clone::clone);
+    super::guard::redact_credentials(&mut headers);
     RequestRecord {
         method: method.to_owned(),
         url: display_url(req.uri(), &ctx.target),

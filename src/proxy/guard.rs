@@ -1,7 +1,9 @@
 //! What a client's request must pass before corscope acts on it: framing the wire tap
-//! refused (request smuggling patterns), an origin-form request sent to the proxy as if it
-//! were a web server, and a request inside a tunnel that names another host. Each refusal
-//! gets a one-line reason and is recorded as an exchange.
+//! refused (request smuggling patterns), `--proxy-auth`, an origin-form request sent to the
+//! proxy as if it were a web server, and a request inside a tunnel that names another
+//! host. Each refusal gets a one-line reason and is recorded as an exchange, except a 407,
+//! which is the proxy's business rather than the page's (a browser answers it itself and
+//! the page never sees it): a wrong credential is recorded as an event instead.
 
 use std::time::Instant;
 
@@ -11,11 +13,13 @@ use http::uri::{Authority, Scheme};
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
+use super::auth::{self, AuthCheck};
 use super::forward::{display_url, own_response, request_record, version_str};
 use super::recorder::{InFlight, ProxyBody};
 use super::wire::WireHead;
 use super::{ConnCtx, Target};
-use crate::capture::exchange::{Body, Exchange, RequestRecord};
+use crate::capture::event::EventKind;
+use crate::capture::exchange::{Body, Exchange, HeaderList, RequestRecord};
 
 /// The answer to `req` when it must not go further, `None` when it may.
 pub(crate) fn check(req: &Request<Incoming>, ctx: &ConnCtx) -> Option<Response<ProxyBody>> {
@@ -23,10 +27,20 @@ pub(crate) fn check(req: &Request<Incoming>, ctx: &ConnCtx) -> Option<Response<P
         return Some(refused);
     }
     match &ctx.target {
-        Target::Proxy => not_a_proxy_request(req, ctx),
+        Target::Proxy => authenticate(req, ctx).or_else(|| not_a_proxy_request(req, ctx)),
         Target::Tunnel {
             scheme, authority, ..
         } => misdirected(req, ctx, scheme, authority),
+    }
+}
+
+/// Replace the value of `Proxy-Authorization` in a record: the credential is for corscope
+/// alone, is never forwarded, and must not end up in a HAR file or on screen.
+pub(crate) fn redact_credentials(headers: &mut HeaderList) {
+    for h in &mut headers.0 {
+        if h.name.eq_ignore_ascii_case("proxy-authorization") {
+            crate::har::export::REDACTED.clone_into(&mut h.value);
+        }
     }
 }
 
@@ -37,7 +51,8 @@ fn refused_framing(req: &Request<Incoming>, ctx: &ConnCtx) -> Option<Response<Pr
     let reason = head.refusal.clone()?;
     // The head as written: hyper may have dropped a header of it (a Content-Length beside
     // Transfer-Encoding), so it is used whatever hyper's count.
-    let headers = head.headers.clone();
+    let mut headers = head.headers.clone();
+    redact_credentials(&mut headers);
     tracing::info!(client = %ctx.client_addr, "{reason}");
     let record = RequestRecord {
         method: req.method().as_str().to_owned(),
@@ -51,6 +66,40 @@ fn refused_framing(req: &Request<Incoming>, ctx: &ConnCtx) -> Option<Response<Pr
     resp.headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
     Some(resp)
+}
+
+/// `--proxy-auth`: requests to the proxy itself (absolute-form and CONNECT) must carry the
+/// credential; requests inside a tunnel were authorised by its CONNECT.
+fn authenticate(req: &Request<Incoming>, ctx: &ConnCtx) -> Option<Response<ProxyBody>> {
+    let expected = ctx.shared.config.proxy_auth.as_ref()?;
+    let outcome = expected.check(req.headers().get(header::PROXY_AUTHORIZATION));
+    if outcome == AuthCheck::Ok {
+        return None;
+    }
+    if outcome == AuthCheck::Wrong {
+        let message = format!(
+            "proxy authentication failed for {} {} from {} (wrong or malformed \
+             Proxy-Authorization; --proxy-auth is set)",
+            req.method(),
+            req.uri(),
+            ctx.client_addr
+        );
+        tracing::warn!("{message}");
+        ctx.event(EventKind::ProxyAuthFailed, target_host(req), message);
+    }
+    let mut resp = super::forward::text_response(
+        StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+        "corscope: proxy authentication required (HTTP Basic, as set by --proxy-auth)\n".to_owned(),
+    );
+    resp.headers_mut().insert(
+        header::PROXY_AUTHENTICATE,
+        HeaderValue::from_static(auth::CHALLENGE),
+    );
+    Some(resp)
+}
+
+fn target_host(req: &Request<Incoming>) -> Option<String> {
+    req.uri().host().map(str::to_owned)
 }
 
 /// An origin-form request (`GET /x`) sent to the proxy: someone pointed a browser or tool
@@ -146,4 +195,20 @@ fn refuse(
     let inflight = InFlight::new(ctx.shared.store.clone(), exchange, Instant::now());
     inflight.request_without_body();
     own_response(&inflight, status, reason)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_credentials_are_redacted_in_records() {
+        let mut h = HeaderList::default();
+        h.push("Host", "a");
+        h.push("Proxy-Authorization", "Basic dTpw");
+        redact_credentials(&mut h);
+        assert_eq!(h.first("proxy-authorization"), Some("[redacted]"));
+        assert_eq!(h.first("host"), Some("a"));
+    }
 }
