@@ -128,22 +128,25 @@ async fn a_stalled_request_body_ends_with_408_and_is_aborted_upstream() {
 #[tokio::test]
 async fn a_slow_but_steady_request_body_is_not_cut_off() {
     let upstream = RecordingUpstream::start().await;
-    let proxy = start_proxy(None, |c| c.body_timeout = SHORT).await;
+    // Generous against the 200 ms gaps below, so a busy machine cannot fail the test.
+    let proxy = start_proxy(None, |c| c.body_timeout = Duration::from_secs(2)).await;
+    let body = b"slow but steady";
     let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
     let wire = format!(
-        "POST http://{0}/steady HTTP/1.1\r\nHost: {0}\r\nContent-Length: 6\r\nConnection: close\r\n\r\n",
-        upstream.addr
+        "POST http://{0}/steady HTTP/1.1\r\nHost: {0}\r\nContent-Length: {1}\r\nConnection: close\r\n\r\n",
+        upstream.addr,
+        body.len()
     );
     tcp.write_all(wire.as_bytes()).await.unwrap();
-    // Six bytes over ~1.8 s: longer than the timeout in total, never idle that long.
-    for byte in b"steady" {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+    // A byte every 200 ms: about 3 s in all, longer than the timeout, never idle that long.
+    for byte in body {
+        tokio::time::sleep(Duration::from_millis(200)).await;
         tcp.write_all(&[*byte]).await.unwrap();
     }
     let answer = read_until_closed(&mut tcp).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     let seen = upstream.requests();
-    assert_eq!(seen[0].body.as_deref().unwrap(), b"steady");
+    assert_eq!(seen[0].body.as_deref().unwrap(), body);
 }
 
 #[tokio::test]
