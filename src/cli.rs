@@ -114,9 +114,30 @@ pub struct ProxyArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024, global = true)]
     pub max_body_capture: usize,
 
-    /// Seconds a client may take to send a request head before it is timed out.
+    /// Seconds a client may take to send a request head before the connection is closed;
+    /// also how long a client connection may sit idle between requests.
     #[arg(long, value_name = "SECONDS", default_value_t = 30, global = true)]
     pub header_timeout: u64,
+
+    /// Seconds a request body may go without a byte from the client before the exchange
+    /// ends with 408.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, global = true)]
+    pub body_timeout: u64,
+
+    /// Client connections served at once; more get a 503 and are closed.
+    #[arg(long, value_name = "N", default_value_t = crate::config::MAX_CONNECTIONS, global = true)]
+    pub max_connections: usize,
+
+    /// Require clients to authenticate with HTTP Basic (`Proxy-Authorization`), answering
+    /// 407 otherwise. The credential is never forwarded nor recorded.
+    #[arg(
+        long,
+        value_name = "USER:PASSWORD",
+        global = true,
+        env = "CORSCOPE_PROXY_AUTH",
+        hide_env_values = true
+    )]
+    pub proxy_auth: Option<String>,
 
     /// Extra CA certificate (PEM) to trust for upstream TLS, e.g. a local dev API's CA.
     #[arg(long, value_name = "FILE", global = true)]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use crate::cli::ProxyArgs;
+use crate::proxy::auth::{ProxyAuth, ProxyAuthError};
 use crate::tls::upstream::UpstreamTrust;
 
 /// How long open connections may take to finish after Ctrl-C / SIGTERM before corscope
@@ -28,6 +29,21 @@ pub const UPSTREAM_RESPONSE_TIMEOUT: Duration = Duration::from_secs(120);
 /// exchange is failed and the client's connection aborted. Generous, because server-sent
 /// events and streamed logs are quiet for long stretches; `--idle-timeout 0` turns it off.
 pub const UPSTREAM_BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Client connections served at once (`--max-connections`). Each costs a task, a socket
+/// and buffers (measured: about 13 KB per idle connection); past this, new connections get
+/// a one-line 503 and are closed rather than letting memory and descriptors grow unbounded.
+/// A browser opens at most a few dozen connections to a proxy.
+pub const MAX_CONNECTIONS: usize = 4_096;
+
+/// Time a client may take to send a request head (`--header-timeout`). hyper's timer
+/// starts whenever the proxy waits for a head, so this also closes keep-alive connections
+/// that sit idle between requests.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Time a request body may go without a byte from the client while the proxy waits for
+/// one (`--body-timeout`); then the exchange ends with 408 and the upstream request is
+/// aborted. As nginx's `client_body_timeout`: between two reads, not for the whole body.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Why the configuration is not usable.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +60,10 @@ pub enum ConfigError {
     },
     #[error("no platform data directory could be found; pass --data-dir")]
     NoDataDir,
+    #[error(transparent)]
+    ProxyAuth(#[from] ProxyAuthError),
+    #[error("--max-connections must be at least 1")]
+    NoConnections,
 }
 
 /// Hosts to tunnel untouched (`--ignore-hosts`), matched case-insensitively against the
@@ -94,8 +114,15 @@ pub struct ProxyConfig {
     pub ignore_hosts: HostMatcher,
     /// Bytes kept per body.
     pub max_body_capture: usize,
-    /// Time a client may take to send a request head.
+    /// Time a client may take to send a request head; also how long a client connection
+    /// may sit idle between requests.
     pub header_timeout: Duration,
+    /// Time a request body may go without a byte from the client.
+    pub body_timeout: Duration,
+    /// Client connections served at once; more are refused with a 503.
+    pub max_connections: usize,
+    /// Credentials clients must send (`Proxy-Authorization: Basic`), if any.
+    pub proxy_auth: Option<ProxyAuth>,
     pub upstream_trust: UpstreamTrust,
     /// See [`UPSTREAM_CONNECT_TIMEOUT`].
     pub connect_timeout: Duration,
@@ -112,6 +139,14 @@ impl ProxyConfig {
         if !args.listen.ip().is_loopback() && !args.allow_remote {
             return Err(ConfigError::RemoteNotAllowed(args.listen));
         }
+        if args.max_connections == 0 {
+            return Err(ConfigError::NoConnections);
+        }
+        let proxy_auth = args
+            .proxy_auth
+            .as_deref()
+            .map(ProxyAuth::parse)
+            .transpose()?;
         let data_dir = match &args.data_dir {
             Some(dir) => dir.clone(),
             None => default_data_dir()?,
@@ -122,6 +157,9 @@ impl ProxyConfig {
             ignore_hosts: HostMatcher::new(&args.ignore_hosts)?,
             max_body_capture: args.max_body_capture,
             header_timeout: Duration::from_secs(args.header_timeout),
+            body_timeout: Duration::from_secs(args.body_timeout),
+            max_connections: args.max_connections,
+            proxy_auth,
             upstream_trust: UpstreamTrust {
                 extra_ca_files: args.upstream_ca.clone(),
                 extra_ca_certs: Vec::new(),
@@ -142,7 +180,10 @@ impl ProxyConfig {
             data_dir,
             ignore_hosts: HostMatcher::default(),
             max_body_capture: 1024 * 1024,
-            header_timeout: Duration::from_secs(30),
+            header_timeout: HEADER_TIMEOUT,
+            body_timeout: BODY_TIMEOUT,
+            max_connections: MAX_CONNECTIONS,
+            proxy_auth: None,
             upstream_trust: UpstreamTrust::default(),
             connect_timeout: UPSTREAM_CONNECT_TIMEOUT,
             response_timeout: UPSTREAM_RESPONSE_TIMEOUT,
@@ -160,6 +201,13 @@ impl ProxyConfig {
                  intercepting proxy",
                 self.listen
             ));
+            if self.proxy_auth.is_none() {
+                warnings.push(
+                    "--allow-remote without --proxy-auth: no password protects this proxy; \
+                     add --proxy-auth USER:PASSWORD"
+                        .to_owned(),
+                );
+            }
         }
         if self.upstream_trust.insecure {
             warnings

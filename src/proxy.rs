@@ -21,6 +21,8 @@
 //! this is where the CORS engine and every view read them.
 //!
 //! Modules: [`listener`] (accept, connection cap, serving HTTP/1 and HTTP/2, drain),
+//! `guard` (what a request must pass first: smuggling framings, `--proxy-auth`, origin-form
+//! and misdirected requests), [`auth`] (the `--proxy-auth` check),
 //! [`connect`] (CONNECT: peek, then MITM, plain HTTP in the tunnel, or a byte tunnel),
 //! [`forward`] (one request upstream and back, 502/504 on failure; `fault` names the
 //! cause), [`upstream`] (the
@@ -69,9 +71,11 @@ macro_rules! forward_async_write {
     };
 }
 
+pub mod auth;
 pub mod connect;
 mod fault;
 pub mod forward;
+mod guard;
 pub mod listener;
 pub mod recorder;
 pub mod upstream;
@@ -87,7 +91,7 @@ use http::uri::{Authority, Scheme};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -97,7 +101,7 @@ use crate::config::ProxyConfig;
 use crate::tls::ca::CertificateAuthority;
 use crate::tls::leaf::LeafCache;
 use crate::tls::upstream::{client_config, UpstreamTlsError};
-use recorder::RecordingBody;
+use recorder::{ClientBody, RecordingBody};
 use upstream::UpstreamConnector;
 
 /// Idle upstream connections kept per host. Browsers open up to 6 per host over HTTP/1.1,
@@ -111,7 +115,7 @@ pub const MAX_IDLE_UPSTREAM_PER_HOST: usize = 256;
 pub const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The pooled upstream client.
-pub type UpstreamClient = Client<UpstreamConnector, RecordingBody<Incoming>>;
+pub type UpstreamClient = Client<UpstreamConnector, RecordingBody<ClientBody<Incoming>>>;
 
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
@@ -156,11 +160,19 @@ impl Shared {
         if port != self.local_addr.port() {
             return false;
         }
-        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .trim_end_matches('.');
         let bound = self.local_addr.ip();
         match host.parse::<std::net::IpAddr>() {
+            // Connecting to 0.0.0.0 (or ::) reaches this machine's listeners, loopback
+            // ones included.
             Ok(ip) => {
-                ip == bound || (bound.is_unspecified() && (ip.is_loopback() || ip.is_unspecified()))
+                let ip = ip.to_canonical();
+                ip == bound
+                    || (ip.is_unspecified() && bound.is_loopback())
+                    || (bound.is_unspecified() && (ip.is_loopback() || ip.is_unspecified()))
             }
             Err(_) => {
                 host.eq_ignore_ascii_case("localhost")
@@ -251,13 +263,10 @@ impl Proxy {
         ca: Arc<CertificateAuthority>,
         store: Arc<Store>,
     ) -> Result<Self, ProxyError> {
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| ProxyError::Bind {
-                    addr: config.listen,
-                    source,
-                })?;
+        let listener = listen(config.listen).map_err(|source| ProxyError::Bind {
+            addr: config.listen,
+            source,
+        })?;
         let local_addr = listener.local_addr().map_err(|source| ProxyError::Bind {
             addr: config.listen,
             source,
@@ -275,7 +284,9 @@ impl Proxy {
             tracker: TaskTracker::new(),
             shutdown: CancellationToken::new(),
         };
-        for warning in shared.config.warnings() {
+        let mut warnings = shared.config.warnings();
+        warnings.extend(fd_limit_warning(shared.config.max_connections));
+        for warning in warnings {
             tracing::warn!("{warning}");
             shared
                 .store
@@ -302,6 +313,61 @@ impl Proxy {
     /// up to the configured drain time to finish.
     pub async fn run(self, shutdown: CancellationToken) {
         listener::accept_loop(self.listener, self.shared, shutdown).await;
+    }
+}
+
+/// Connections the kernel queues before corscope accepts them (capped by the kernel's
+/// `net.core.somaxconn`). The usual 128 overflows under a burst of connections (many tabs
+/// at once, a load test), and an overflowed handshake is only retried by the client a
+/// second or more later.
+pub const LISTEN_BACKLOG: u32 = 1024;
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does: a restarted corscope can listen on its port at once.
+    #[cfg(not(windows))]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// Open files each served connection may need: the client's socket and an upstream one.
+const FILES_PER_CONNECTION: u64 = 2;
+
+/// Open files kept for everything else (listener, CA and log files, runtime, pooled
+/// upstream connections beyond one per client).
+const FILES_SPARE: u64 = 256;
+
+/// Raise the soft limit on open files to the hard limit (often 1024 → 524288 on Linux), so
+/// the connection cap, not the descriptor limit, decides when connections are refused;
+/// a warning when even the hard limit is below what `max_connections` needs.
+pub fn raise_open_file_limit(max_connections: usize) -> Result<u64, String> {
+    let needed = (max_connections as u64)
+        .saturating_mul(FILES_PER_CONNECTION)
+        .saturating_add(FILES_SPARE);
+    let limit = rlimit::increase_nofile_limit(u64::MAX)
+        .map_err(|e| format!("cannot read or raise the open-file limit: {e}"))?;
+    if limit < needed {
+        return Err(format!(
+            "the open-file limit ({limit}) is below what --max-connections {max_connections} \
+             needs (about {needed}); connections may fail before the cap is reached: raise \
+             `ulimit -n` or lower --max-connections"
+        ));
+    }
+    Ok(limit)
+}
+
+fn fd_limit_warning(max_connections: usize) -> Option<String> {
+    match raise_open_file_limit(max_connections) {
+        Ok(limit) => {
+            tracing::debug!(limit, "open-file limit");
+            None
+        }
+        Err(warning) => Some(warning),
     }
 }
 

@@ -15,6 +15,10 @@ pub enum EventKind {
     ConnectionError,
     /// Something the user should know about the proxy itself.
     Warning,
+    /// A client sent a wrong or malformed `Proxy-Authorization` (`--proxy-auth`).
+    ProxyAuthFailed,
+    /// The connection cap was reached: new connections get a 503 until some close.
+    ConnectionLimit,
 }
 
 /// One event, with the host it concerns when there is one.

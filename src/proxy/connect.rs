@@ -24,7 +24,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::LazyConfigAcceptor;
 use tracing::Instrument;
 
-use super::forward::{header_list, own_response, text_response, version_str, LOOP};
+use super::forward::{header_list, own_response, version_str, LOOP};
 use super::listener::{serve_http1, serve_http2};
 use super::recorder::InFlight;
 use super::recorder::ProxyBody;
@@ -48,14 +48,10 @@ pub(crate) async fn handle_connect(
     req: Request<Incoming>,
     ctx: Arc<ConnCtx>,
 ) -> Response<ProxyBody> {
-    let Some(authority) = req.uri().authority().cloned() else {
-        return text_response(
-            StatusCode::BAD_REQUEST,
-            "corscope: CONNECT needs a host:port target\n".to_owned(),
-        );
+    let (authority, host, port) = match connect_target(req.uri()) {
+        Ok(target) => target,
+        Err(reason) => return refuse_connect(&req, &ctx, StatusCode::BAD_REQUEST, reason),
     };
-    let host = bare_host(&authority);
-    let port = authority.port_u16().unwrap_or(443);
     if ctx.shared.is_self(&host, port) {
         return refuse_connect(&req, &ctx, StatusCode::LOOP_DETECTED, LOOP.to_owned());
     }
@@ -73,6 +69,33 @@ pub(crate) async fn handle_connect(
     };
     tracker.spawn(tunnel.instrument(span));
     Response::new(ProxyBody::empty())
+}
+
+/// The target of a CONNECT: authority-form `host:port` (RFC 9112 §3.2.3) with a host and
+/// a non-zero port. A missing port is refused rather than guessed: the request-target
+/// grammar requires it, every browser and tool sends it, and guessing 443 would make a
+/// typo look like a working tunnel to the wrong port.
+fn connect_target(uri: &http::Uri) -> Result<(Authority, String, u16), String> {
+    let shown = uri.to_string();
+    let Some(authority) = uri.authority().cloned() else {
+        return Err(format!("CONNECT needs a host:port target, got {shown:?}"));
+    };
+    if uri.scheme().is_some() || uri.path_and_query().is_some_and(|p| p.as_str() != "/") {
+        return Err(format!(
+            "CONNECT needs a bare host:port target, got {shown:?}"
+        ));
+    }
+    let host = bare_host(&authority);
+    if host.is_empty() {
+        return Err(format!("CONNECT target {shown:?} has no host"));
+    }
+    match authority.port_u16() {
+        None => Err(format!(
+            "CONNECT target {shown:?} has no port: send host:port (e.g. {host}:443)"
+        )),
+        Some(0) => Err(format!("CONNECT target {shown:?} has port 0")),
+        Some(port) => Ok((authority, host, port)),
+    }
 }
 
 /// `--ignore-hosts`: connect first (so failure is a clean 502), then splice bytes.

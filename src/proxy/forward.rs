@@ -12,7 +12,7 @@ use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 
-use super::recorder::{InFlight, ProxyBody, RecordingBody, Side};
+use super::recorder::{client_fault, ClientBody, InFlight, ProxyBody, RecordingBody, Side};
 use super::upstream::UpstreamInfo;
 use super::{connect, fault, websocket, ConnCtx, Target};
 use crate::capture::exchange::{
@@ -77,11 +77,18 @@ async fn forward(
     *req.version_mut() = Version::HTTP_11;
     let limit = ctx.shared.config.max_body_capture;
     let body_inflight = inflight.clone();
-    let req = req.map(|body| RecordingBody::new(body, Side::Request, limit, body_inflight));
+    let body_timeout = ctx.shared.config.body_timeout;
+    let req = req.map(|body| {
+        let body = ClientBody::new(body, body_timeout);
+        RecordingBody::new(body, Side::Request, limit, body_inflight)
+    });
     let wait = ctx.shared.config.response_timeout;
     match tokio::time::timeout(wait, ctx.client().request(req)).await {
         Ok(Ok(resp)) => relay(resp, inflight, client_upgrade, &ctx),
-        Ok(Err(e)) => upstream_failure(&e, &inflight),
+        Ok(Err(e)) => match client_fault(&e) {
+            Some(fault) => own_response(&inflight, fault.status(), fault.to_string()),
+            None => upstream_failure(&e, &inflight),
+        },
         // Dropping the request closes that upstream connection; it is not pooled.
         Err(_) => own_response(
             &inflight,
@@ -176,17 +183,19 @@ pub(crate) fn text_response(status: StatusCode, body: String) -> Response<ProxyB
     resp
 }
 
-fn request_record(req: &Request<Incoming>, ctx: &ConnCtx) -> RequestRecord {
+pub(crate) fn request_record(req: &Request<Incoming>, ctx: &ConnCtx) -> RequestRecord {
     let method = req.method().as_str();
-    let wire = ctx
-        .wire
-        .as_ref()
-        .and_then(|heads| heads.take_matching(method, req.headers().len()));
+    let wire = req
+        .extensions()
+        .get::<super::wire::WireHead>()
+        .and_then(|head| head.headers_for(req.headers().len()));
+    let mut headers = wire.map_or_else(|| header_list(req.headers()), Clone::clone);
+    super::guard::redact_credentials(&mut headers);
     RequestRecord {
         method: method.to_owned().into(),
         url: display_url(req.uri(), &ctx.target),
         http_version: version_str(req.version()).into(),
-        headers: wire.unwrap_or_else(|| header_list(req.headers())),
+        headers,
         body: Body::default(),
     }
 }
@@ -267,7 +276,7 @@ fn upstream_uri(req: &Request<Incoming>, target: &Target) -> Result<Uri, String>
 
 /// The URL as the browser would show it: scheme, host, port only when not the default,
 /// path and query.
-fn display_url(uri: &Uri, target: &Target) -> String {
+pub(crate) fn display_url(uri: &Uri, target: &Target) -> String {
     let (scheme, authority) = match target {
         Target::Proxy => (uri.scheme_str().unwrap_or("http"), uri.authority()),
         Target::Tunnel {

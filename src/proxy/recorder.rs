@@ -1,10 +1,12 @@
 //! Recording exchanges as they stream: [`InFlight`] collects one exchange while its
 //! request and response are under way and hands it to the store when both bodies have
 //! ended; [`RecordingBody`] wraps a body, passes every frame through untouched and keeps at
-//! most the configured number of bytes, counting the rest. [`ProxyBody`] is what a client
-//! gets: a body that fails (upstream error or `--idle-timeout` stall) fails towards the
-//! client too, so hyper aborts the connection or h2 stream instead of ending the body as
-//! if it were complete.
+//! most the configured number of bytes, counting the rest. [`ClientBody`] is a request body
+//! as the client sends it: it ends with a [`ClientBodyError`] when the client goes silent
+//! for too long or goes away, so the exchange's failure is put on the client, not the
+//! upstream. [`ProxyBody`] is what a client gets: a body that fails (upstream error or
+//! `--idle-timeout` stall) fails towards the client too, so hyper aborts the connection or
+//! h2 stream instead of ending the body as if it were complete.
 
 use std::error::Error as StdError;
 use std::future::Future;
@@ -14,6 +16,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use http::StatusCode;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 
 use crate::capture::exchange::{Body, Exchange, ResponseRecord};
@@ -211,9 +214,12 @@ impl Drop for Tap {
         if self.inflight.is_some() {
             let what = match self.side {
                 Side::Request => "request body was cut off",
-                Side::Response => "response body was cut off (a side closed the connection)",
+                // The server side stops polling a response body only when the client
+                // went away (connection closed or HTTP/2 stream reset).
+                Side::Response => "the client went away before the response body was complete",
             };
-            self.finish(Some(what.to_owned()));
+            let what = format!("{what} ({} bytes relayed)", self.total);
+            self.finish(Some(what));
         }
     }
 }
@@ -415,5 +421,119 @@ impl HttpBody for ProxyBody {
             Self::Upstream { body, .. } => body.size_hint(),
             Self::Own { data } => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
         }
+    }
+}
+
+/// Why a client's request body ended before it was complete.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientBodyError {
+    #[error(
+        "the client sent no request body bytes for {secs} s (--body-timeout); the request \
+         was abandoned and not completed upstream"
+    )]
+    Idle { secs: u64 },
+    #[error("the client closed the connection in the middle of the request body ({0})")]
+    Aborted(String),
+}
+
+impl ClientBodyError {
+    /// What corscope answers (if the client still listens) and records.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Idle { .. } => StatusCode::REQUEST_TIMEOUT,
+            Self::Aborted(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// The client's fault behind an upstream request failure, if the request body failed.
+pub fn client_fault<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a ClientBodyError> {
+    let mut source: Option<&(dyn StdError + 'static)> = Some(e);
+    while let Some(err) = source {
+        if let Some(fault) = err.downcast_ref::<ClientBodyError>() {
+            return Some(fault);
+        }
+        source = err.source();
+    }
+    None
+}
+
+pin_project_lite::pin_project! {
+    /// A request body read from the client, with an idle timeout: when the client sends
+    /// nothing for `timeout` while the body is wanted, the body fails with
+    /// [`ClientBodyError::Idle`]. The clock runs only while the proxy waits on the client
+    /// (an upstream that is slow to take the body does not count against the client).
+    pub struct ClientBody<B> {
+        #[pin]
+        inner: B,
+        timeout: Duration,
+        sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+        waiting: bool,
+    }
+}
+
+impl<B> ClientBody<B> {
+    /// `inner`, failing after `timeout` without a byte from the client.
+    pub fn new(inner: B, timeout: Duration) -> Self {
+        Self {
+            inner,
+            timeout,
+            sleep: None,
+            waiting: false,
+        }
+    }
+}
+
+impl<B> HttpBody for ClientBody<B>
+where
+    B: HttpBody<Data = Bytes>,
+    B::Error: StdError,
+{
+    type Data = Bytes;
+    type Error = ClientBodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        match this.inner.poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                *this.waiting = false;
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                let cause = match e.source() {
+                    Some(source) => format!("{e}: {source}"),
+                    None => e.to_string(),
+                };
+                Poll::Ready(Some(Err(ClientBodyError::Aborted(cause))))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => {
+                let deadline = tokio::time::Instant::now() + *this.timeout;
+                let sleep = this
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                if !*this.waiting {
+                    sleep.as_mut().reset(deadline);
+                    *this.waiting = true;
+                }
+                if sleep.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Some(Err(ClientBodyError::Idle {
+                        secs: this.timeout.as_secs(),
+                    })));
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
