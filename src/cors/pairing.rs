@@ -132,7 +132,9 @@ pub struct Session {
     redirects: HashMap<String, Vec<usize>>,
     actuals: HashMap<String, Vec<usize>>,
     echoes: HashMap<String, Vec<String>>,
-    waiting: Vec<usize>,
+    /// Nodes waiting for a follow-up, by (start, position): settling by the clock takes the
+    /// due ones from the front instead of walking every waiting node on every tick.
+    waiting: std::collections::BTreeSet<(i64, usize)>,
     /// Where each request header name sits, on average, among the script-visible headers
     /// of the CORS requests this browser sent (0 = first, 1 = last), learned from the wire.
     header_positions: HashMap<String, (f64, u32)>,
@@ -286,7 +288,7 @@ impl Session {
             redirects: HashMap::new(),
             actuals: HashMap::new(),
             echoes: HashMap::new(),
-            waiting: Vec::new(),
+            waiting: std::collections::BTreeSet::new(),
             header_positions: HashMap::new(),
             release_scan: 0,
             held_back: Vec::new(),
@@ -327,7 +329,13 @@ impl Session {
     /// follow-up, as of `now_ms` (milliseconds since the Unix epoch).
     pub fn tick(&mut self, now_ms: i64) -> Vec<Verdict> {
         let wait = self.cfg.preflight_wait_ms;
-        let out = self.settle_where(|n| n.started.saturating_add(wait) <= now_ms);
+        let due: Vec<usize> = self
+            .waiting
+            .iter()
+            .take_while(|(started, _)| started.saturating_add(wait) <= now_ms)
+            .map(|&(_, i)| i)
+            .collect();
+        let out = self.settle(due);
         // Sweeping the indexes walks all of them: at most once per SWEEP_EVERY_MS of clock
         // (lookups prune what they touch to the window themselves), not on every push.
         if now_ms.abs_diff(self.last_sweep) >= SWEEP_EVERY_MS {
@@ -374,7 +382,7 @@ impl Session {
             self.cache.values().flatten().map(|e| e.preflight).collect();
         for i in candidates {
             let Some(n) = self.nodes.get(i) else { continue };
-            if self.waiting.contains(&i) || cached.contains(&i) || !old(n) {
+            if self.waiting.contains(&(n.started, i)) || cached.contains(&i) || !old(n) {
                 self.held_back.push(i);
             } else {
                 self.release(i);
@@ -420,7 +428,7 @@ impl Session {
             list.retain(|e| e.preflight >= cut);
             !list.is_empty()
         });
-        self.waiting.retain(live);
+        self.waiting.retain(|(_, i)| live(i));
         self.held_back.retain(live);
         self.nodes.forget_before(cut);
         self.verdicts.forget_before(cut);
@@ -466,19 +474,26 @@ impl Session {
     }
 
     fn settle_where(&mut self, due: impl Fn(&Node) -> bool) -> Vec<Verdict> {
-        let waiting = std::mem::take(&mut self.waiting);
-        let mut out = Vec::new();
-        for i in waiting {
-            if due(&self.nodes[i]) {
-                self.nodes[i].settled = true;
-                if let Some(pf) = self.nodes[i].pf.as_mut() {
-                    pf.settled = true;
-                }
-                self.rejudge(i);
-                out.push(self.verdicts[i].clone());
-            } else {
-                self.waiting.push(i);
+        let due: Vec<usize> = self
+            .waiting
+            .iter()
+            .map(|&(_, i)| i)
+            .filter(|&i| due(&self.nodes[i]))
+            .collect();
+        self.settle(due)
+    }
+
+    /// Settle waiting nodes `due` (in the order given): their wait is over.
+    fn settle(&mut self, due: Vec<usize>) -> Vec<Verdict> {
+        let mut out = Vec::with_capacity(due.len());
+        for i in due {
+            self.waiting.remove(&(self.nodes[i].started, i));
+            self.nodes[i].settled = true;
+            if let Some(pf) = self.nodes[i].pf.as_mut() {
+                pf.settled = true;
             }
+            self.rejudge(i);
+            out.push(self.verdicts[i].clone());
         }
         out
     }
@@ -532,7 +547,7 @@ impl Session {
             self.link_chain(idx, false, &mut changed);
             let url = self.nodes[idx].url.clone();
             self.open_preflights.entry(url).or_default().push(idx);
-            self.waiting.push(idx);
+            self.waiting.insert((self.nodes[idx].started, idx));
             self.verdicts[idx] = self.judge_preflight(idx);
         } else if kind == Kind::Cors {
             self.learn_header_order(ex);
@@ -638,7 +653,8 @@ impl Session {
         if !self.nodes[h].followed {
             self.nodes[h].followed = true;
             self.nodes[h].awaiting = false;
-            self.waiting.retain(|&w| w != h);
+            let started = self.nodes[h].started;
+            self.waiting.remove(&(started, h));
             self.rejudge(h);
             changed.push(h);
         }
@@ -713,7 +729,8 @@ impl Session {
             if let Some(pf) = self.nodes[p].pf.as_mut() {
                 pf.paired = Some(idx);
             }
-            self.waiting.retain(|&w| w != p);
+            let started = self.nodes[p].started;
+            self.waiting.remove(&(started, p));
             self.verdicts[p] = self.judge_preflight(p);
             changed.push(p);
             if self.verdicts[p].outcome == Outcome::Allowed {
@@ -737,7 +754,7 @@ impl Session {
         self.verdicts[idx] = v;
         if self.verdicts[idx].outcome == Outcome::Pending {
             self.nodes[idx].awaiting = true;
-            self.waiting.push(idx);
+            self.waiting.insert((self.nodes[idx].started, idx));
             self.register_redirect(idx, ex);
         }
         // A passing preflight left unpaired may now count as a repeat of this request's.
