@@ -5,12 +5,13 @@
 # bounded by DURATION.
 #
 #   bench/proxy.sh            the matrix: {http, https} × {c=1, c=50} × {1k, 100k, preflight}
-#   bench/proxy.sh rss        RSS per captured exchange (10,000 HTTPS requests, 2nd pass)
+#   bench/proxy.sh rss        RSS per captured exchange (10,000 HTTPS requests, 2nd pass),
+#                             then the whole process's VmRSS at 100,000 exchanges
 #   bench/proxy.sh peer       the matrix with mitmdump (pip install mitmproxy) as a third
 #                             side, A B C A B C …: prints corscope/mitmdump as well
 #
 # Knobs (env): DURATION=5s ROUNDS=3 CONCS="1 50" BODIES="1k 100k preflight"
-#   SCHEMES="http https" RSS_N=10000 CORSCOPE=target/release/corscope WORK=/tmp/corscope-bench
+#   SCHEMES="http https" RSS_N=10000 RSS_TOTAL=100000 CORSCOPE=target/release/corscope WORK=/tmp/corscope-bench
 # Needs: nginx, openssl, python3, oha (cargo install oha), a release build of corscope.
 set -euo pipefail
 
@@ -21,6 +22,7 @@ CONCS=${CONCS:-"1 50"}
 BODIES=${BODIES:-"1k 100k preflight"}
 SCHEMES=${SCHEMES:-"http https"}
 RSS_N=${RSS_N:-10000}
+RSS_TOTAL=${RSS_TOTAL:-100000}
 CORSCOPE=${CORSCOPE:-$here/target/release/corscope}
 WORK=${WORK:-/tmp/corscope-bench}
 HTTP_PORT=${HTTP_PORT:-28080}
@@ -203,6 +205,14 @@ rss() {
     after=$(rss_kb "$proxy_pid")
     echo "pass $pass: VmRSS ${before} kB -> ${after} kB over $RSS_N exchanges: $(( (after - before) * 1024 / RSS_N )) bytes/exchange"
   done
+  # Then on to RSS_TOTAL captured exchanges in all: the whole process's footprint.
+  local done_n=$(( 500 + 2 * RSS_N ))
+  if [ "$RSS_TOTAL" -gt "$done_n" ]; then
+    "$OHA" --no-tui --output-format quiet -n $(( RSS_TOTAL - done_n )) -c 10 --insecure \
+      -x "http://127.0.0.1:$PROXY_PORT" "$url" >/dev/null
+    sleep 1
+    echo "total: VmRSS $(rss_kb "$proxy_pid") kB with $RSS_TOTAL exchanges captured"
+  fi
 }
 
 make_origin

@@ -952,6 +952,8 @@ impl Session {
         v.role = Some(Role::Preflight);
         v.redirect = n.chain.as_ref().map(|c| self.redirect_info(c));
         let Some(pf) = n.pf.as_ref() else { return v };
+        // Linked both ways whatever the preflight got, a network error included.
+        v.paired_with = pf.paired.map(|a| self.nodes[a].id);
         let origin = n.class.origin.as_deref().unwrap_or("null");
         let order = self.check_order(&pf.acrh);
         let names = || order.iter().map(String::as_str);
@@ -980,7 +982,6 @@ impl Session {
         let (result, include, creds) = match pf.paired {
             Some(a) => {
                 let include = self.nodes[a].include;
-                v.paired_with = Some(self.nodes[a].id);
                 let creds = self.verdicts[a].credentials.clone().unwrap_or_else(|| {
                     if include {
                         Credentials::include("from the actual request")
@@ -1416,6 +1417,25 @@ mod tests {
         assert_eq!(v[1].preflight, Some(PreflightUse::Paired));
         assert_eq!(v[1].role, Some(Role::Actual));
         assert_eq!(v[1].readable_headers.as_deref(), Some(&[][..]));
+    }
+
+    /// Found by the `engine` fuzz target: a preflight that got no response did not name the
+    /// actual request paired with it, though that request named the preflight.
+    #[test]
+    fn preflight_without_response_still_names_its_actual() {
+        let mut pf = preflight(0, 0, "PUT", "x-a", PF_OK);
+        pf.response = None;
+        pf.error = Some("connection reset".into());
+        let v = run(Profile::Chrome, &[pf, actual(1, 2, "PUT", &[("X-A", "1")])]);
+        assert_eq!(
+            v[0].outcome,
+            Outcome::Blocked {
+                stage: Stage::Preflight
+            }
+        );
+        assert_eq!(v[1].preflight, Some(PreflightUse::Paired));
+        assert_eq!(v[1].paired_with, Some(0));
+        assert_eq!(v[0].paired_with, Some(1));
     }
 
     #[test]

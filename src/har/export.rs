@@ -199,11 +199,12 @@ fn entry(ex: &Exchange, opts: &ExportOptions) -> Entry {
         server_ip_address: ex.server_ip.as_deref().map(str::to_owned),
         connection: Some(ex.connection_id.to_string()),
         comment: None,
-        resource_type: if is_preflight {
-            Some("preflight".to_owned())
-        } else {
-            ex.resource_type.clone()
-        },
+        // Mark preflights as Chrome does, but never overwrite a type the recording had: the
+        // verdict's wording reads it, so replacing it would change the verdict on re-import.
+        resource_type: ex
+            .resource_type
+            .clone()
+            .or_else(|| is_preflight.then(|| "preflight".to_owned())),
         from_cache: None,
         error: ex.error.clone(),
         client_address: ex.client_addr.as_deref().map(str::to_owned),
@@ -600,6 +601,31 @@ mod tests {
         let back = crate::har::import::import_slice(&to_vec(&har).unwrap()).unwrap();
         assert!(back.exchanges[0].response.is_none());
         assert_eq!(back.exchanges[0].error.as_deref(), Some("client went away"));
+    }
+
+    /// Found by the `har_import` fuzz target: a preflight imported with another resource
+    /// type was exported as `preflight`, which changed its verdict's wording on re-import.
+    #[test]
+    fn preflights_are_marked_but_a_recorded_resource_type_is_kept() {
+        let mut ex = Exchange::default();
+        ex.request.method = "OPTIONS".into();
+        ex.request.url = "http://a.test/x".into();
+        ex.request
+            .headers
+            .push("Access-Control-Request-Method", "PUT");
+        assert_eq!(
+            entry(&ex, &ExportOptions::default())
+                .resource_type
+                .as_deref(),
+            Some("preflight")
+        );
+        ex.resource_type = Some("image".into());
+        assert_eq!(
+            entry(&ex, &ExportOptions::default())
+                .resource_type
+                .as_deref(),
+            Some("image")
+        );
     }
 
     #[test]

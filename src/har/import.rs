@@ -215,8 +215,13 @@ pub fn to_exchange(index: usize, e: &Entry) -> Result<Exchange, String> {
             captured: req_body,
         },
     };
-    // Status 0 is how Chrome and mitmproxy record "no response".
-    let response = (e.response.status > 0).then(|| {
+    // Status 0 is how Chrome and mitmproxy record "no response". A status no HTTP response
+    // can carry is a corrupt entry, not a response with status 0.
+    let status = match e.response.status {
+        s if s <= 0 => None,
+        s => Some(u16::try_from(s).map_err(|_| format!("bad response.status {s}"))?),
+    };
+    let response = status.map(|status| {
         let text = e.response.content.text.as_deref().unwrap_or("");
         let body = if e.response.content.encoding.as_deref() == Some("base64") {
             base64::engine::general_purpose::STANDARD
@@ -227,7 +232,7 @@ pub fn to_exchange(index: usize, e: &Entry) -> Result<Exchange, String> {
         };
         let body = bytes::Bytes::from(body);
         ResponseRecord {
-            status: u16::try_from(e.response.status).unwrap_or(0),
+            status,
             status_text: e.response.status_text.clone().into(),
             http_version: e.response.http_version.clone().into(),
             headers: headers(&e.response.headers),
@@ -294,6 +299,25 @@ mod tests {
         assert_eq!(e.resource_type.as_deref(), Some("fetch"));
         assert_eq!(imp.exchanges[1].id, 2);
         assert!(imp.exchanges[1].response.is_none());
+    }
+
+    /// Found by the `har_import` fuzz target: a status past 65535 became a response with
+    /// status 0, which exports as "no response" and so judged differently once re-imported.
+    #[test]
+    fn status_out_of_range_skips_the_entry() {
+        let har = br#"{"log":{"entries":[
+          {"startedDateTime":"2026-01-01T00:00:00Z","request":{"method":"GET","url":"http://a.test/"},"response":{"status":70000}},
+          {"startedDateTime":"2026-01-01T00:00:00Z","request":{"method":"GET","url":"http://a.test/"},"response":{"status":1e300}},
+          {"startedDateTime":"2026-01-01T00:00:00Z","request":{"method":"GET","url":"http://a.test/"},"response":{"status":65535}}
+        ]}}"#;
+        let imp = import_slice(har).unwrap();
+        assert_eq!(
+            imp.errors.iter().map(|e| e.index).collect::<Vec<_>>(),
+            [0, 1]
+        );
+        assert!(imp.errors[0].message.contains("response.status"));
+        assert_eq!(imp.exchanges.len(), 1);
+        assert_eq!(imp.exchanges[0].response.as_ref().unwrap().status, 65535);
     }
 
     #[test]
