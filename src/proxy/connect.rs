@@ -9,9 +9,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
-
-use chrono::Utc;
+use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use http::uri::{Authority, Scheme};
@@ -24,14 +22,13 @@ use tokio::net::TcpStream;
 use tokio_rustls::LazyConfigAcceptor;
 use tracing::Instrument;
 
-use super::forward::{header_list, own_response, version_str, LOOP};
+use super::forward::{header_list, version_str, LOOP};
 use super::listener::{serve_http1, serve_http2};
-use super::recorder::InFlight;
 use super::recorder::ProxyBody;
 use super::upstream::{connect_tcp, ConnectError};
 use super::{ConnCtx, Target};
 use crate::capture::event::EventKind;
-use crate::capture::exchange::{Body, Exchange, RequestRecord};
+use crate::capture::exchange::{Body, RequestRecord};
 
 /// Bytes read to classify a tunnel. A ClientHello or request line arrives in one read.
 const PEEK_BYTES: usize = 2_048;
@@ -148,22 +145,14 @@ fn refuse_connect(
     status: StatusCode,
     reason: String,
 ) -> Response<ProxyBody> {
-    let exchange = Exchange {
-        connection_id: ctx.id,
-        started: Utc::now(),
-        request: RequestRecord {
-            method: req.method().as_str().to_owned().into(),
-            url: req.uri().to_string(),
-            http_version: version_str(req.version()).into(),
-            headers: header_list(req.headers()),
-            body: Body::default(),
-        },
-        client_addr: Some(ctx.client_label.clone()),
-        ..Exchange::default()
+    let request = RequestRecord {
+        method: req.method().as_str().to_owned().into(),
+        url: req.uri().to_string(),
+        http_version: version_str(req.version()).into(),
+        headers: header_list(req.headers()),
+        body: Body::default(),
     };
-    let inflight = InFlight::new(ctx.shared.store.clone(), exchange, Instant::now());
-    inflight.request_without_body();
-    own_response(&inflight, status, reason)
+    super::guard::refuse(ctx, request, status, reason)
 }
 
 /// The host of a CONNECT target, without IPv6 brackets.

@@ -23,14 +23,16 @@ use crate::capture::exchange::{
 pub(crate) const LOOP: &str = "refusing to forward a request to corscope itself (it would loop)";
 
 /// Handle one request from a client connection.
-pub(crate) async fn handle(req: Request<Incoming>, ctx: Arc<ConnCtx>) -> Response<ProxyBody> {
+pub(crate) async fn handle(mut req: Request<Incoming>, ctx: Arc<ConnCtx>) -> Response<ProxyBody> {
     if req.method() == Method::CONNECT {
         if let Target::Proxy = ctx.target {
             return connect::handle_connect(req, ctx).await;
         }
     }
     let started = Instant::now();
-    let record = request_record(&req, &ctx);
+    // The guard has read the wire head already: the record takes it over.
+    let wire = req.extensions_mut().remove::<super::wire::WireHead>();
+    let record = record_with_wire(&req, &ctx, wire);
     let exchange = Exchange {
         connection_id: ctx.id,
         started: Utc::now(),
@@ -184,15 +186,23 @@ pub(crate) fn text_response(status: StatusCode, body: String) -> Response<ProxyB
 }
 
 pub(crate) fn request_record(req: &Request<Incoming>, ctx: &ConnCtx) -> RequestRecord {
-    let method = req.method().as_str();
-    let wire = req
-        .extensions()
-        .get::<super::wire::WireHead>()
-        .and_then(|head| head.headers_for(req.headers().len()));
-    let mut headers = wire.map_or_else(|| header_list(req.headers()), Clone::clone);
+    let wire = req.extensions().get::<super::wire::WireHead>();
+    record_with_wire(req, ctx, wire.cloned())
+}
+
+/// The request record, with the headers as written on the wire (`wire`) when they are the
+/// ones hyper parsed, else hyper's view; proxy credentials redacted.
+fn record_with_wire(
+    req: &Request<Incoming>,
+    ctx: &ConnCtx,
+    wire: Option<super::wire::WireHead>,
+) -> RequestRecord {
+    let mut headers = wire
+        .and_then(|head| head.headers_for(req.headers().len()))
+        .unwrap_or_else(|| header_list(req.headers()));
     super::guard::redact_credentials(&mut headers);
     RequestRecord {
-        method: method.to_owned().into(),
+        method: req.method().as_str().to_owned().into(),
         url: display_url(req.uri(), &ctx.target),
         http_version: version_str(req.version()).into(),
         headers,

@@ -189,7 +189,8 @@ fn refuse_recorded(
     refuse(ctx, record, status, reason)
 }
 
-fn refuse(
+/// Answer `status` with `reason` and record the exchange (`request` as given, no body).
+pub(crate) fn refuse(
     ctx: &ConnCtx,
     request: RequestRecord,
     status: StatusCode,

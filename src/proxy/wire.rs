@@ -61,8 +61,8 @@ pub struct WireHead {
 
 impl WireHead {
     /// The headers as written, if they are the ones hyper parsed (`header_count` values).
-    pub fn headers_for(&self, header_count: usize) -> Option<&HeaderList> {
-        (self.headers.len() == header_count).then_some(&self.headers)
+    pub fn headers_for(self, header_count: usize) -> Option<HeaderList> {
+        (self.headers.len() == header_count).then_some(self.headers)
     }
 }
 
@@ -543,7 +543,7 @@ mod tests {
                 .collect(),
             refusal: None,
         };
-        assert!(head.headers_for(1).is_some());
+        assert!(head.clone().headers_for(1).is_some());
         assert!(head.headers_for(2).is_none());
     }
 }
