@@ -320,6 +320,11 @@ where
             changed = verdict_changes.changed() => if changed.is_err() { break },
             () = stop.cancelled() => break,
         }
+        // Let a burst of changes gather into one write.
+        tokio::select! {
+            () = tokio::time::sleep(crate::live::COALESCE) => {}
+            () = stop.cancelled() => break,
+        }
     }
     write_new(&store, &verdicts, &mut state, &mut out).await?;
     out.flush().await

@@ -25,6 +25,16 @@ pub const TICK: Duration = Duration::from_millis(250);
 /// paused for a long time) gets `missed > 0` and rebuilds from [`Verdicts::get`].
 pub const MAX_CHANGES: usize = 200_000;
 
+/// How long a follower lets changes gather after one arrives before it reads them: the
+/// proxy records thousands of exchanges a second, and one wake-up per exchange would cost
+/// the machine more than the follower's work; a person does not notice 5 ms. A store whose
+/// cap is below [`COALESCE_MIN_CAP`] is followed at every change instead, so the engine
+/// sees each exchange before the store evicts it.
+pub const COALESCE: Duration = Duration::from_millis(5);
+
+/// The smallest store cap (exchanges) for which the follower coalesces changes.
+pub const COALESCE_MIN_CAP: usize = 10_000;
+
 /// Exchanges read from the store per step.
 const BATCH: usize = 1_024;
 
@@ -292,13 +302,19 @@ pub async fn follow(store: Arc<Store>, verdicts: Arc<Verdicts>, shutdown: Cancel
     verdicts.lock().store = Some(store.clone());
     let mut session = cors::Session::new(verdicts.engine_config());
     let mut cursor = 1;
+    let coalesce = store.limits().max_exchanges >= COALESCE_MIN_CAP;
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         cursor = feed(&store, &verdicts, &mut session, cursor);
         verdicts.record(session.tick(now_ms()), store.first_id());
         tokio::select! {
-            c = changes.changed() => if c.is_err() { break },
+            c = changes.changed() => {
+                if c.is_err() { break }
+                if coalesce {
+                    tokio::time::sleep(COALESCE).await;
+                }
+            },
             _ = tick.tick() => {}
             p = profile_rx.changed() => {
                 if p.is_ok() {

@@ -24,6 +24,8 @@
 //! `guard` (what a request must pass first: smuggling framings, `--proxy-auth`, origin-form
 //! and misdirected requests), [`auth`] (the `--proxy-auth` check),
 //! [`connect`] (CONNECT: peek, then MITM, plain HTTP in the tunnel, or a byte tunnel),
+//! `relay` (the fast path: plain HTTP/1.1 requests read, forwarded and recorded in the
+//! connection's own task; anything else goes to hyper),
 //! [`forward`] (one request upstream and back, 502/504 on failure; `fault` names the
 //! cause), [`upstream`] (the
 //! pooled client's connector), [`recorder`] (streaming capture), [`websocket`] (upgrades),
@@ -78,6 +80,7 @@ pub mod forward;
 mod guard;
 pub mod listener;
 pub mod recorder;
+mod relay;
 pub mod upstream;
 pub mod websocket;
 pub mod wire;
@@ -142,6 +145,10 @@ pub(crate) struct Shared {
     pub(crate) h1_client: UpstreamClient,
     /// Offers h2 and HTTP/1.1 upstream (clients that negotiated h2 with us).
     pub(crate) h2_client: UpstreamClient,
+    /// Opens HTTP/1.1 upstream connections for the relay.
+    pub(crate) connector: UpstreamConnector,
+    /// The relay's idle upstream connections.
+    pub(crate) idle: relay::IdlePool,
     next_connection: AtomicU64,
     pub(crate) tracker: TaskTracker,
     /// Cancelled when the proxy stops accepting: connections finish their current
@@ -275,6 +282,8 @@ impl Proxy {
         let h2_tls = client_config(&config.upstream_trust, &[b"h2", b"http/1.1"])?;
         let shared = Shared {
             local_addr,
+            connector: UpstreamConnector::new(h1_tls.clone(), config.connect_timeout),
+            idle: relay::IdlePool::default(),
             h1_client: build_client(UpstreamConnector::new(h1_tls, config.connect_timeout)),
             h2_client: build_client(UpstreamConnector::new(h2_tls, config.connect_timeout)),
             leaves: LeafCache::new(ca)?,

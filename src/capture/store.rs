@@ -135,6 +135,11 @@ impl Store {
         }
     }
 
+    /// The caps this store enforces.
+    pub fn limits(&self) -> StoreLimits {
+        self.lock().limits
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave the deque half-updated in a way
         // readers would trip over, so a poisoned lock is still usable.

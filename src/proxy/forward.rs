@@ -156,6 +156,17 @@ pub(crate) fn own_response(
     status: StatusCode,
     reason: String,
 ) -> Response<ProxyBody> {
+    let body = record_own_response(inflight, status, reason);
+    text_response(status, body)
+}
+
+/// Record corscope's own `status` response (its one-line body names `reason`) as the
+/// exchange's response, with `reason` as its error; the body to send.
+pub(crate) fn record_own_response(
+    inflight: &InFlight,
+    status: StatusCode,
+    reason: String,
+) -> String {
     let body = format!("corscope: {reason}\n");
     let mut headers = HeaderList::default();
     headers.push("content-type", "text/plain; charset=utf-8");
@@ -171,7 +182,7 @@ pub(crate) fn own_response(
         },
     };
     inflight.fail(reason, record);
-    text_response(status, body)
+    body
 }
 
 /// A plain-text response with the given body.

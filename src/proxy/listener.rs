@@ -158,8 +158,24 @@ async fn serve_client(tcp: TcpStream, addr: SocketAddr, id: u64, shared: Arc<Sha
     serve_http1(tcp, ctx).await;
 }
 
-/// Serve HTTP/1.x on `stream` until the client closes it or the proxy shuts down.
-pub(crate) async fn serve_http1<S>(stream: S, ctx: Arc<ConnCtx>)
+/// Serve HTTP/1.x on `stream` until the client closes it or the proxy shuts down: the
+/// relay serves plain requests; from the first request it does not serve, hyper serves
+/// the rest of the connection (with the bytes the relay read replayed to it).
+pub(crate) async fn serve_http1<S>(mut stream: S, ctx: Arc<ConnCtx>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    match super::relay::serve(&mut stream, &ctx).await {
+        super::relay::End::Closed => {}
+        super::relay::End::Fallback(buffered) => {
+            let stream = super::connect::Prefixed::new(buffered.freeze(), stream);
+            serve_hyper_http1(stream, ctx).await;
+        }
+    }
+}
+
+/// Serve HTTP/1.x with hyper.
+async fn serve_hyper_http1<S>(stream: S, ctx: Arc<ConnCtx>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {

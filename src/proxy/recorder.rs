@@ -103,7 +103,8 @@ impl InFlight {
         self.maybe_commit(state);
     }
 
-    fn finish_body(&self, side: Side, body: Body, error: Option<String>) {
+    /// A body has ended (with `error` when it failed): it goes into the record.
+    pub(crate) fn finish_body(&self, side: Side, body: Body, error: Option<String>) {
         let mut state = self.lock();
         if let Some(error) = error {
             // The first error names the cause; later ones are consequences.
@@ -193,18 +194,7 @@ impl Tap {
         let Some(inflight) = self.inflight.take() else {
             return;
         };
-        let captured = std::mem::take(&mut self.captured);
-        // The store accounts for `len`; a buffer that grew by doubling can hold nearly
-        // twice that, so an oversized one is copied down once.
-        let captured = if captured.capacity() > captured.len() + captured.len() / 8 {
-            bytes::Bytes::copy_from_slice(&captured)
-        } else {
-            captured.freeze()
-        };
-        let body = Body {
-            captured,
-            total_size: self.total,
-        };
+        let body = captured_body(std::mem::take(&mut self.captured), self.total);
         inflight.finish_body(self.side, body, error);
     }
 }
@@ -221,6 +211,21 @@ impl Drop for Tap {
             let what = format!("{what} ({} bytes relayed)", self.total);
             self.finish(Some(what));
         }
+    }
+}
+
+/// The record of a body: the bytes kept and how many passed in all.
+pub(crate) fn captured_body(captured: BytesMut, total: u64) -> Body {
+    // The store accounts for `len`; a buffer that grew by doubling can hold nearly twice
+    // that, so an oversized one is copied down once.
+    let captured = if captured.capacity() > captured.len() + captured.len() / 8 {
+        bytes::Bytes::copy_from_slice(&captured)
+    } else {
+        captured.freeze()
+    };
+    Body {
+        captured,
+        total_size: total,
     }
 }
 

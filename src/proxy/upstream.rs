@@ -102,22 +102,45 @@ impl UpstreamConnector {
             .ok_or_else(|| ConnectError::NoHost(uri.to_string()))?;
         let tls = uri.scheme_str() == Some("https");
         let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        let (stream, info) = self.open(tls, &host, port).await?;
+        let h2 = match &stream {
+            Stream::Tls(tls) => tls.get_ref().1.alpn_protocol() == Some(b"h2"),
+            Stream::Plain(_) => false,
+        };
+        Ok(UpstreamIo {
+            io: TokioIo::new(stream),
+            h2,
+            peer: info.peer,
+            ip: info.ip,
+        })
+    }
+
+    /// Connect to `host` (no brackets around IPv6) and `port`, with TLS when `tls`.
+    pub(crate) async fn open(
+        &self,
+        tls: bool,
+        host: &str,
+        port: u16,
+    ) -> Result<(Stream, UpstreamInfo), ConnectError> {
         let timeout_err = || ConnectError::Timeout {
-            host: host.clone(),
+            host: host.to_owned(),
             port,
             after: self.timeout,
         };
         let attempt = async {
-            let tcp = connect_tcp(&host, port).await?;
+            let tcp = connect_tcp(host, port).await?;
             let peer = tcp
                 .peer_addr()
                 .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+            let info = UpstreamInfo {
+                peer,
+                ip: peer.ip().to_string().into(),
+            };
             if !tls {
-                return Ok(UpstreamIo::new(Stream::Plain(tcp), false, peer));
+                return Ok((Stream::Plain(tcp), info));
             }
-            let stream = handshake(&self.tls, &host, tcp).await?;
-            let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-            Ok(UpstreamIo::new(Stream::Tls(Box::new(stream)), h2, peer))
+            let stream = handshake(&self.tls, host, tcp).await?;
+            Ok((Stream::Tls(Box::new(stream)), info))
         };
         tokio::time::timeout(self.timeout, attempt)
             .await
@@ -245,17 +268,6 @@ pub struct UpstreamIo {
     h2: bool,
     peer: SocketAddr,
     ip: Arc<str>,
-}
-
-impl UpstreamIo {
-    fn new(stream: Stream, h2: bool, peer: SocketAddr) -> Self {
-        Self {
-            io: TokioIo::new(stream),
-            h2,
-            peer,
-            ip: peer.ip().to_string().into(),
-        }
-    }
 }
 
 impl Connection for UpstreamIo {

@@ -344,7 +344,7 @@ fn digits(value: &str) -> Option<u64> {
 
 /// Where a head ends in `buf` (the index after its empty line), searching from `from`.
 /// Like hyper, a bare LF ends a line as well as CRLF.
-fn head_end(buf: &[u8], from: usize) -> Option<usize> {
+pub(crate) fn head_end(buf: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
     while let Some(pos) = buf[i..].iter().position(|&b| b == b'\n') {
         let nl = i + pos;
@@ -357,7 +357,7 @@ fn head_end(buf: &[u8], from: usize) -> Option<usize> {
     None
 }
 
-fn chunk_size(line: &[u8]) -> Option<u64> {
+pub(crate) fn chunk_size(line: &[u8]) -> Option<u64> {
     let digits = line.split(|&b| b == b';').next()?;
     let digits = std::str::from_utf8(digits).ok()?.trim();
     u64::from_str_radix(digits, 16).ok()
