@@ -287,8 +287,9 @@ where
                 if let Some(data) = frame.data_ref() {
                     this.tap.observe(data);
                 }
-                // A reader may stop polling once the body says it is done.
-                if this.inner.is_end_stream() {
+                // A reader may stop polling once the body says it is done, and trailers
+                // are always a body's last frame.
+                if frame.is_trailers() || this.inner.is_end_stream() {
                     this.tap.finish(None);
                 }
             }
