@@ -27,10 +27,10 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use chrono::Utc;
-use http::{StatusCode, Uri};
+use http::StatusCode;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
-use super::forward::{display_url, record_own_response};
+use super::forward::record_own_response;
 use super::recorder::{captured_body, ClientBodyError, InFlight, Side, Stalled};
 use super::upstream::{ConnectError, Stream, UpstreamInfo};
 use super::wire::{chunk_size, head_end, MAX_HEAD_BYTES};
@@ -306,13 +306,9 @@ impl Parsed {
                 if !path.starts_with("http://") || ctx.shared.config.proxy_auth.is_some() {
                     return None;
                 }
-                let uri: Uri = path.parse().ok()?;
-                let authority = uri.authority()?.clone();
-                if authority.as_str().contains('@') {
-                    return None;
-                }
+                let (authority, explicit_port, origin, url) = split_absolute(path)?;
+                let port = explicit_port.unwrap_or(80);
                 let host = authority.host();
-                let port = authority.port_u16().unwrap_or(80);
                 if ctx.shared.is_self(host, port) {
                     return None;
                 }
@@ -320,15 +316,6 @@ impl Parsed {
                     tls: false,
                     host: bare(host).to_owned(),
                     port,
-                };
-                let origin = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
-                // The URL as written, unless it spells out the default port or no path.
-                let url = if authority.port_u16() == Some(80)
-                    || path.len() == 7 + authority.as_str().len()
-                {
-                    display_url(&uri, &ctx.target)
-                } else {
-                    path.to_owned()
                 };
                 (key, origin, authority, url)
             }
@@ -442,6 +429,32 @@ impl Parsed {
             head: method == "HEAD",
         })
     }
+}
+
+/// An absolute `http://` request target split by hand (a full URI parse per request is
+/// measurable): the authority (checked by its own parser), its explicit port, the
+/// origin-form target for upstream and the URL as the browser shows it (no default port).
+fn split_absolute(target: &str) -> Option<(http::uri::Authority, Option<u16>, String, String)> {
+    let rest = target.strip_prefix("http://")?;
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (written, tail) = rest.split_at(end);
+    if written.is_empty() || written.contains('@') {
+        return None;
+    }
+    let authority: http::uri::Authority = written.parse().ok()?;
+    let port = authority.port_u16();
+    let origin = match tail.as_bytes().first() {
+        Some(b'/') => tail.to_owned(),
+        _ => format!("/{tail}"),
+    };
+    let url = if port == Some(80) {
+        format!("http://{}{origin}", authority.host())
+    } else if tail.starts_with('/') {
+        target.to_owned()
+    } else {
+        format!("http://{written}{origin}")
+    };
+    Some((authority, port, origin, url))
 }
 
 /// A host without the brackets of an IPv6 literal.
@@ -1253,6 +1266,39 @@ mod tests {
         )
         .is_err());
         assert!(parse("HTTP/1.1 200 OK\r\nContent-Length: -3\r\n\r\n", false).is_err());
+    }
+
+    #[test]
+    fn absolute_targets_split_into_upstream_target_and_shown_url() {
+        let split = |t: &str| {
+            split_absolute(t).map(|(a, port, origin, url)| (a.to_string(), port, origin, url))
+        };
+        let s = |x: &str| x.to_owned();
+        assert_eq!(
+            split("http://a.test:8080/x?y=1"),
+            Some((
+                s("a.test:8080"),
+                Some(8080),
+                s("/x?y=1"),
+                s("http://a.test:8080/x?y=1")
+            ))
+        );
+        assert_eq!(
+            split("http://a.test:80/x"),
+            Some((s("a.test:80"), Some(80), s("/x"), s("http://a.test/x")))
+        );
+        assert_eq!(
+            split("http://a.test"),
+            Some((s("a.test"), None, s("/"), s("http://a.test/")))
+        );
+        assert_eq!(
+            split("http://[::1]:9?q"),
+            Some((s("[::1]:9"), Some(9), s("/?q"), s("http://[::1]:9/?q")))
+        );
+        assert_eq!(split("http://user@a.test/"), None);
+        assert_eq!(split("http:///x"), None);
+        assert_eq!(split("https://a.test/"), None);
+        assert_eq!(split("http://a b/"), None);
     }
 
     #[test]
