@@ -113,7 +113,13 @@ impl Upstream {
 #[derive(Default)]
 pub(crate) struct IdlePool {
     idle: Mutex<HashMap<Key, Vec<(Upstream, Instant)>>>,
+    /// Connections put back so far: every [`SWEEP_EVERY`]th put drops the expired ones
+    /// of every host, so hosts not visited again do not keep sockets open.
+    puts: std::sync::atomic::AtomicU64,
 }
+
+/// How often (in puts) the idle pool drops expired connections.
+const SWEEP_EVERY: u64 = 64;
 
 impl IdlePool {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Vec<(Upstream, Instant)>>> {
@@ -124,7 +130,17 @@ impl IdlePool {
         if !upstream.quiet() {
             return;
         }
+        let sweep = self
+            .puts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .is_multiple_of(SWEEP_EVERY);
         let mut idle = self.lock();
+        if sweep {
+            idle.retain(|_, list| {
+                list.retain(|(_, since)| since.elapsed() < UPSTREAM_IDLE_TIMEOUT);
+                !list.is_empty()
+            });
+        }
         let list = idle.entry(upstream.key.clone()).or_default();
         if list.len() < MAX_IDLE_UPSTREAM_PER_HOST {
             list.push((upstream, Instant::now()));
@@ -632,6 +648,9 @@ where
         // The rest of the body, as the client sends it.
         while body_left > 0 {
             if buf.is_empty() {
+                if body_left > READ_BUF as u64 && buf.capacity() < BODY_READ {
+                    buf.reserve(BODY_READ);
+                }
                 let read = tokio::time::timeout(config.body_timeout, io.read_buf(buf)).await;
                 let fault = match read {
                     Ok(Ok(0)) => Some(ClientBodyError::Aborted(
@@ -653,10 +672,17 @@ where
                 .unwrap_or(usize::MAX)
                 .min(buf.len());
             request_body.observe(&buf[..n]);
-            if let Err(e) = send(&mut up, &buf[..n]).await {
-                // The rest of the body is still on its way from the client.
-                let reason = format!("upstream failed before sending a response: {e}");
-                return fail(io, &inflight, StatusCode::BAD_GATEWAY, reason, true).await;
+            // An upstream that stops taking the body counts against --response-timeout.
+            match tokio::time::timeout_at(deadline, send(&mut up, &buf[..n])).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    // The rest of the body is still on its way from the client.
+                    let reason = format!("upstream failed before sending a response: {e}");
+                    return fail(io, &inflight, StatusCode::BAD_GATEWAY, reason, true).await;
+                }
+                Err(_) => {
+                    return response_timeout(io, &inflight, config.response_timeout, true).await
+                }
             }
             buf.advance(n);
             body_left -= n as u64;
