@@ -45,14 +45,218 @@ impl HeaderRef<'_> {
 
 /// Headers in wire order with duplicates kept.
 ///
-/// Stored compactly, since every captured exchange holds two of these: all names and
-/// values back to back in one string, and per line the offsets where its name and its
-/// value end. A dozen header lines cost two allocations instead of two dozen.
-#[derive(Clone, Default, PartialEq, Eq)]
+/// Stored compactly, since every captured exchange holds two of these: one allocation
+/// holds every line back to back. A line is its name, then its value's length and its
+/// value. A name from [`KNOWN_NAMES`] (exactly, case included) is one byte, its index; any
+/// other name is [`LITERAL_NAME`], its length and its text. Lengths are written six bits
+/// to a byte, low bits first, `0x40` set on every byte but the last, so every byte that is
+/// not header text is ASCII and the whole buffer stays a `str`: reading a line slices it
+/// without checking UTF-8 again.
+#[derive(Clone, Default)]
 pub struct HeaderList {
-    text: String,
-    /// Per line: (end of the name, end of the value), as offsets into `text`.
-    ends: Vec<(u32, u32)>,
+    /// The encoded lines, then spare room (NUL bytes) up to the buffer's length.
+    buf: Box<str>,
+    /// Bytes of `buf` in use.
+    used: u32,
+    /// Number of lines.
+    lines: u32,
+}
+
+/// Header names stored as one byte (their index): the common ones, in the case HTTP/2
+/// and most servers write them and, for the ones HTTP/1.1 clients send, in the case those
+/// write them. At most 127 entries (`0x7f` is [`LITERAL_NAME`]).
+pub const KNOWN_NAMES: [&str; 127] = [
+    // Requests, lower case (HTTP/2, HTTP/3, most tools).
+    "host",
+    "user-agent",
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "connection",
+    "content-type",
+    "content-length",
+    "origin",
+    "referer",
+    "cookie",
+    "authorization",
+    "cache-control",
+    "pragma",
+    "if-none-match",
+    "if-modified-since",
+    "upgrade-insecure-requests",
+    "sec-fetch-mode",
+    "sec-fetch-site",
+    "sec-fetch-dest",
+    "sec-fetch-user",
+    "sec-ch-ua",
+    "sec-ch-ua-mobile",
+    "sec-ch-ua-platform",
+    "access-control-request-method",
+    "access-control-request-headers",
+    "access-control-request-private-network",
+    "priority",
+    "dnt",
+    "te",
+    "x-requested-with",
+    "proxy-authorization",
+    "proxy-connection",
+    "range",
+    "upgrade",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-extensions",
+    // Responses, lower case.
+    "server",
+    "date",
+    "last-modified",
+    "etag",
+    "accept-ranges",
+    "expires",
+    "vary",
+    "set-cookie",
+    "location",
+    "content-encoding",
+    "transfer-encoding",
+    "keep-alive",
+    "age",
+    "via",
+    "alt-svc",
+    "link",
+    "content-range",
+    "content-disposition",
+    "content-language",
+    "content-security-policy",
+    "strict-transport-security",
+    "x-content-type-options",
+    "x-frame-options",
+    "x-xss-protection",
+    "referrer-policy",
+    "permissions-policy",
+    "cross-origin-resource-policy",
+    "cross-origin-opener-policy",
+    "cross-origin-embedder-policy",
+    "timing-allow-origin",
+    "access-control-allow-origin",
+    "access-control-allow-credentials",
+    "access-control-allow-methods",
+    "access-control-allow-headers",
+    "access-control-expose-headers",
+    "access-control-max-age",
+    "access-control-allow-private-network",
+    "x-powered-by",
+    "x-cache",
+    "www-authenticate",
+    "sec-websocket-accept",
+    // Title case, as HTTP/1.1 clients and many servers write them.
+    "Host",
+    "User-Agent",
+    "Accept",
+    "Accept-Encoding",
+    "Accept-Language",
+    "Connection",
+    "Content-Type",
+    "Content-Length",
+    "Origin",
+    "Referer",
+    "Cookie",
+    "Authorization",
+    "Cache-Control",
+    "Pragma",
+    "If-None-Match",
+    "If-Modified-Since",
+    "Upgrade-Insecure-Requests",
+    "Sec-Fetch-Mode",
+    "Sec-Fetch-Site",
+    "Sec-Fetch-Dest",
+    "Sec-Fetch-User",
+    "Access-Control-Request-Method",
+    "Access-Control-Request-Headers",
+    "X-Requested-With",
+    "Proxy-Authorization",
+    "Proxy-Connection",
+    "Upgrade",
+    "Server",
+    "Date",
+    "Last-Modified",
+    "ETag",
+    "Accept-Ranges",
+    "Expires",
+    "Vary",
+    "Set-Cookie",
+    "Location",
+    "Content-Encoding",
+    "Transfer-Encoding",
+    "Keep-Alive",
+    "Access-Control-Allow-Origin",
+    "Access-Control-Allow-Credentials",
+    "Access-Control-Allow-Methods",
+    "Access-Control-Allow-Headers",
+    "Access-Control-Expose-Headers",
+    "Access-Control-Max-Age",
+    "X-Powered-By",
+    "Strict-Transport-Security",
+    "X-Content-Type-Options",
+];
+
+/// The byte that starts a line whose name is not in [`KNOWN_NAMES`].
+pub const LITERAL_NAME: u8 = 0x7f;
+
+/// [`KNOWN_NAMES`] sorted, each with its index, for lookup by binary search.
+static KNOWN_SORTED: std::sync::LazyLock<Vec<(&'static str, u8)>> =
+    std::sync::LazyLock::new(|| {
+        let mut v: Vec<(&'static str, u8)> = KNOWN_NAMES
+            .iter()
+            .zip(0u8..)
+            .map(|(name, code)| (*name, code))
+            .collect();
+        v.sort_unstable();
+        v
+    });
+
+/// The one-byte code of `name`, when it is a known name.
+fn known_code(name: &str) -> Option<u8> {
+    let sorted = &*KNOWN_SORTED;
+    let at = sorted.binary_search_by(|(k, _)| (*k).cmp(name)).ok()?;
+    sorted.get(at).map(|(_, code)| *code)
+}
+
+/// Bytes a length takes, six bits to a byte.
+fn len_size(mut n: usize) -> usize {
+    let mut size = 1;
+    while n >= 0x40 {
+        n >>= 6;
+        size += 1;
+    }
+    size
+}
+
+/// Append `n`, six bits to a byte, low bits first; `0x40` marks "more follows". Every
+/// byte written is ASCII.
+fn push_len(out: &mut String, mut n: usize) {
+    loop {
+        let low = (n & 0x3f) as u8;
+        n >>= 6;
+        if n == 0 {
+            out.push(char::from(low));
+            return;
+        }
+        out.push(char::from(low | 0x40));
+    }
+}
+
+/// Read a length written by [`push_len`] at `at`; returns it and the offset after it.
+fn read_len(bytes: &[u8], mut at: usize) -> Option<(usize, usize)> {
+    let mut n = 0usize;
+    let mut shift = 0u32;
+    loop {
+        let b = *bytes.get(at)?;
+        at += 1;
+        n |= usize::from(b & 0x3f).checked_shl(shift)?;
+        if b & 0x40 == 0 {
+            return Some((n, at));
+        }
+        shift += 6;
+    }
 }
 
 impl HeaderList {
@@ -90,14 +294,44 @@ impl HeaderList {
     /// header sizes are limited long before that.)
     pub fn push(&mut self, name: impl AsRef<str>, value: impl AsRef<str>) {
         let (name, value) = (name.as_ref(), value.as_ref());
-        let name_end = self.text.len() + name.len();
-        let value_end = name_end + value.len();
-        let (Ok(n), Ok(v)) = (u32::try_from(name_end), u32::try_from(value_end)) else {
+        let code = known_code(name);
+        let name_size = match code {
+            Some(_) => 1,
+            None => 1 + len_size(name.len()) + name.len(),
+        };
+        let size = name_size + len_size(value.len()) + value.len();
+        let used = self.used as usize;
+        let Some(end) = used
+            .checked_add(size)
+            .filter(|end| u32::try_from(*end).is_ok())
+        else {
             return;
         };
-        self.text.push_str(name);
-        self.text.push_str(value);
-        self.ends.push((n, v));
+        // The buffer as a string of exactly the bytes in use, with room for this line.
+        let mut text = std::mem::take(&mut self.buf).into_string();
+        text.truncate(used);
+        text.reserve(size);
+        match code {
+            Some(code) => text.push(char::from(code)),
+            None => {
+                text.push(char::from(LITERAL_NAME));
+                push_len(&mut text, name.len());
+                text.push_str(name);
+            }
+        }
+        push_len(&mut text, value.len());
+        text.push_str(value);
+        self.set_buf(text, end);
+        self.lines += 1;
+    }
+
+    /// Keep `text` (its first `used` bytes are the lines) as the buffer, spare capacity
+    /// included, so the next push need not grow it.
+    fn set_buf(&mut self, mut text: String, used: usize) {
+        let room = text.capacity() - text.len();
+        text.extend(std::iter::repeat_n('\0', room));
+        self.buf = text.into_boxed_str();
+        self.used = u32::try_from(used).unwrap_or(u32::MAX);
     }
 
     /// A header line from the wire: the value is kept as [`decode_header_bytes`] would
@@ -111,58 +345,102 @@ impl HeaderList {
 
     /// An empty list with room for `lines` lines of `text` bytes in all.
     pub fn with_capacity(lines: usize, text: usize) -> Self {
-        Self {
-            text: String::with_capacity(text),
-            ends: Vec::with_capacity(lines),
+        let mut list = Self::default();
+        if lines > 0 || text > 0 {
+            // A line takes its text plus a code and a length or two.
+            let room = text.saturating_add(lines.saturating_mul(4));
+            list.set_buf(String::with_capacity(room), 0);
         }
+        list
+    }
+
+    /// The line starting at byte `at`, and the offset of the next one.
+    fn line_at(&self, at: usize) -> Option<(HeaderRef<'_>, usize)> {
+        let text = self.buf.get(..self.used as usize)?;
+        let bytes = text.as_bytes();
+        let code = *bytes.get(at)?;
+        let (name, at) = if code == LITERAL_NAME {
+            let (len, start) = read_len(bytes, at + 1)?;
+            let end = start.checked_add(len)?;
+            (text.get(start..end)?, end)
+        } else {
+            (*KNOWN_NAMES.get(usize::from(code))?, at + 1)
+        };
+        let (len, start) = read_len(bytes, at)?;
+        let end = start.checked_add(len)?;
+        Some((
+            HeaderRef {
+                name,
+                value: text.get(start..end)?,
+            },
+            end,
+        ))
+    }
+
+    /// Byte offset of line `index`, scanning from line `from` at byte `at`.
+    fn offset_of(&self, mut from: usize, mut at: usize, index: usize) -> Option<usize> {
+        while from < index {
+            at = self.line_at(at)?.1;
+            from += 1;
+        }
+        Some(at)
     }
 
     /// The line at `index`.
     pub fn get(&self, index: usize) -> Option<HeaderRef<'_>> {
-        let &(name_end, value_end) = self.ends.get(index)?;
-        let start = match index {
-            0 => 0,
-            _ => self.ends[index - 1].1 as usize,
-        };
-        let (name_end, value_end) = (name_end as usize, value_end as usize);
-        Some(HeaderRef {
-            name: self.text.get(start..name_end)?,
-            value: self.text.get(name_end..value_end)?,
-        })
+        let at = self.offset_of(0, 0, index)?;
+        self.line_at(at).map(|(line, _)| line)
     }
 
     pub fn iter(&self) -> Iter<'_> {
         Iter {
             list: self,
+            at: 0,
             front: 0,
-            back: self.ends.len(),
+            back: self.len(),
         }
     }
 
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.lines as usize
     }
 
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.lines == 0
     }
 
     /// Release spare capacity (the store calls this once an exchange is complete).
     pub fn shrink_to_fit(&mut self) {
-        self.text.shrink_to_fit();
-        self.ends.shrink_to_fit();
+        let used = self.used as usize;
+        if used < self.buf.len() {
+            let mut text = std::mem::take(&mut self.buf).into_string();
+            text.truncate(used);
+            self.buf = text.into_boxed_str();
+        }
     }
 
     /// Heap bytes held (for the store's accounting and the memory benchmark).
     pub fn heap_bytes(&self) -> usize {
-        self.text.capacity() + self.ends.capacity() * std::mem::size_of::<(u32, u32)>()
+        self.buf.len()
     }
 }
+
+impl PartialEq for HeaderList {
+    fn eq(&self, other: &Self) -> bool {
+        // A list's encoding follows from its lines alone, so equal lines are equal bytes.
+        self.lines == other.lines
+            && self.buf.get(..self.used as usize) == other.buf.get(..other.used as usize)
+    }
+}
+
+impl Eq for HeaderList {}
 
 /// Iterator over a [`HeaderList`]'s lines in wire order.
 #[derive(Debug, Clone)]
 pub struct Iter<'a> {
     list: &'a HeaderList,
+    /// Byte offset of line `front`.
+    at: usize,
     front: usize,
     back: usize,
 }
@@ -174,8 +452,10 @@ impl<'a> Iterator for Iter<'a> {
         if self.front >= self.back {
             return None;
         }
+        let (line, next) = self.list.line_at(self.at)?;
+        self.at = next;
         self.front += 1;
-        self.list.get(self.front - 1)
+        Some(line)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -185,12 +465,15 @@ impl<'a> Iterator for Iter<'a> {
 }
 
 impl DoubleEndedIterator for Iter<'_> {
+    /// Lines are found from the front, so walking backwards costs a scan per line (header
+    /// lists are short, and nothing walks them backwards on a hot path).
     fn next_back(&mut self) -> Option<Self::Item> {
         if self.front >= self.back {
             return None;
         }
         self.back -= 1;
-        self.list.get(self.back)
+        let at = self.list.offset_of(self.front, self.at, self.back)?;
+        self.list.line_at(at).map(|(line, _)| line)
     }
 }
 
@@ -418,5 +701,253 @@ impl Exchange {
     /// Milliseconds since the Unix epoch at which the request started; the engine's clock.
     pub fn started_ms(&self) -> i64 {
         self.started.timestamp_millis()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn pairs(list: &HeaderList) -> Vec<(String, String)> {
+        list.iter()
+            .map(|h| (h.name.to_owned(), h.value.to_owned()))
+            .collect()
+    }
+
+    /// Checks every way of reading `list` against the lines it was built from.
+    fn check(list: &HeaderList, want: &[(String, String)]) {
+        assert_eq!(list.len(), want.len());
+        assert_eq!(list.is_empty(), want.is_empty());
+        assert_eq!(pairs(list), want);
+        assert_eq!(list.iter().len(), want.len());
+        for (i, (name, value)) in want.iter().enumerate() {
+            let line = list.get(i).unwrap();
+            assert_eq!((line.name, line.value), (name.as_str(), value.as_str()));
+        }
+        assert!(list.get(want.len()).is_none());
+        let back: Vec<(String, String)> = list
+            .iter()
+            .rev()
+            .map(|h| (h.name.to_owned(), h.value.to_owned()))
+            .collect();
+        let mut reversed = want.to_vec();
+        reversed.reverse();
+        assert_eq!(back, reversed);
+        // Both ends at once meet in the middle without skipping or repeating a line.
+        let mut it = list.iter();
+        let (mut front, mut rear) = (Vec::new(), Vec::new());
+        while let Some(h) = it.next() {
+            front.push(h.to_owned());
+            match it.next_back() {
+                Some(h) => rear.push(h.to_owned()),
+                None => break,
+            }
+        }
+        rear.reverse();
+        front.extend(rear);
+        let all: Vec<(String, String)> = front.into_iter().map(|h| (h.name, h.value)).collect();
+        assert_eq!(all, want);
+    }
+
+    fn build(want: &[(String, String)]) -> HeaderList {
+        let mut list = HeaderList::default();
+        for (n, v) in want {
+            list.push(n, v);
+        }
+        list
+    }
+
+    #[test]
+    fn known_names_are_distinct_and_fit_in_one_byte() {
+        assert!(KNOWN_NAMES.len() <= usize::from(LITERAL_NAME));
+        let mut sorted = KNOWN_NAMES.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), KNOWN_NAMES.len());
+        for (i, name) in KNOWN_NAMES.iter().enumerate() {
+            assert_eq!(known_code(name), Some(i as u8));
+            assert!(name.is_ascii() && !name.is_empty());
+        }
+        assert_eq!(known_code("Content-type"), None);
+        assert_eq!(known_code("x-unknown"), None);
+    }
+
+    #[test]
+    fn a_known_name_costs_one_byte_and_another_is_kept_as_written() {
+        let mut list = HeaderList::default();
+        list.push("content-type", "a");
+        list.shrink_to_fit();
+        assert_eq!(list.heap_bytes(), 3);
+        let mut list = HeaderList::default();
+        list.push("CONTENT-TYPE", "a");
+        list.shrink_to_fit();
+        assert_eq!(list.heap_bytes(), 2 + "CONTENT-TYPE".len() + 2);
+        assert_eq!(list.first("content-type"), Some("a"));
+        assert_eq!(list.get(0).unwrap().name, "CONTENT-TYPE");
+    }
+
+    #[test]
+    fn many_lines_mixing_known_and_other_names_read_back_in_order() {
+        let want: Vec<(String, String)> = (0..2_000)
+            .map(|i| {
+                let name = match i % 5 {
+                    0 => KNOWN_NAMES[i % KNOWN_NAMES.len()].to_owned(),
+                    1 => format!("x-custom-{i}"),
+                    2 => "Set-Cookie".to_owned(),
+                    3 => "sEt-CoOkIe".to_owned(),
+                    _ => String::new(),
+                };
+                (name, "v".repeat(i % 130))
+            })
+            .collect();
+        let list = build(&want);
+        check(&list, &want);
+        let cookies = want
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
+            .count();
+        assert!(cookies >= 800);
+        assert_eq!(list.get_all("set-cookie").count(), cookies);
+    }
+
+    #[test]
+    fn empty_names_and_values_and_empty_lists() {
+        check(&HeaderList::default(), &[]);
+        check(&HeaderList::with_capacity(3, 10), &[]);
+        let want = vec![
+            (String::new(), String::new()),
+            ("accept".to_owned(), String::new()),
+            (String::new(), "only a value".to_owned()),
+            ("x-empty".to_owned(), String::new()),
+        ];
+        let list = build(&want);
+        check(&list, &want);
+        assert_eq!(list.first("accept"), Some(""));
+        assert_eq!(list.get_combined("x-empty"), Some(String::new()));
+        assert!(list.contains(""));
+    }
+
+    #[test]
+    fn lengths_across_every_size_of_their_encoding() {
+        // 64 and 4096 are where a length takes a second and a third byte; the last value
+        // alone is past 64 KiB and the list's text well past it.
+        let want: Vec<(String, String)> = [0, 1, 63, 64, 65, 4095, 4096, 4097, 70_000, 262_144]
+            .iter()
+            .map(|&n| {
+                (
+                    "x-".to_owned() + &"n".repeat(n),
+                    "é".repeat(n / 2) + &"v".repeat(n % 2),
+                )
+            })
+            .collect();
+        let list = build(&want);
+        check(&list, &want);
+        assert!(list.heap_bytes() > 300_000);
+    }
+
+    #[test]
+    fn non_ascii_and_non_utf8_values_survive() {
+        let mut list = HeaderList::default();
+        list.push("x-text", "grüße ✓ \u{0} \u{7f}");
+        list.push_bytes("x-bytes", b"caf\xe9 \xff\x80");
+        list.push_bytes("date", b"Wed, 25 Nov 2026 15:08:04 GMT");
+        assert_eq!(list.first("x-text"), Some("grüße ✓ \u{0} \u{7f}"));
+        assert_eq!(list.first("x-bytes"), Some("café ÿ\u{80}"));
+        assert_eq!(list.first("DATE"), Some("Wed, 25 Nov 2026 15:08:04 GMT"));
+    }
+
+    #[test]
+    fn spare_room_does_not_change_what_a_list_is() {
+        let want: Vec<(String, String)> = (0..40)
+            .map(|i| (format!("x-{i}"), format!("value {i}")))
+            .collect();
+        let plain = build(&want);
+        let mut roomy = HeaderList::with_capacity(100, 10_000);
+        for (n, v) in &want {
+            roomy.push_bytes(n, v.as_bytes());
+        }
+        assert!(roomy.heap_bytes() > plain.heap_bytes());
+        assert_eq!(roomy, plain);
+        assert_eq!(roomy.clone(), plain);
+        roomy.shrink_to_fit();
+        assert_eq!(roomy, plain);
+        assert_eq!(roomy.heap_bytes(), {
+            let mut p = plain.clone();
+            p.shrink_to_fit();
+            p.heap_bytes()
+        });
+        // Pushing after a shrink grows the buffer again.
+        roomy.push("accept", "*/*");
+        let mut longer = want.clone();
+        longer.push(("accept".to_owned(), "*/*".to_owned()));
+        check(&roomy, &longer);
+        assert_ne!(roomy, plain);
+        let mut other_value = build(&want);
+        other_value.push("accept", "*/+");
+        assert_ne!(roomy, other_value);
+    }
+
+    #[test]
+    fn combined_values_and_lookups_ignore_case() {
+        let mut list = HeaderList::default();
+        list.push("Vary", "Origin");
+        list.push("vary", "Accept");
+        list.push("X-Other", "1");
+        assert_eq!(list.get_combined("VARY"), Some("Origin, Accept".to_owned()));
+        assert_eq!(
+            list.get_all("vary").collect::<Vec<_>>(),
+            ["Origin", "Accept"]
+        );
+        assert_eq!(list.first("x-other"), Some("1"));
+        assert!(list.contains("x-OTHER"));
+        assert!(!list.contains("x-missing"));
+        assert_eq!(list.get_combined("x-missing"), None);
+    }
+
+    #[test]
+    fn serde_is_a_list_of_name_value_objects_and_round_trips() {
+        let mut list = HeaderList::with_capacity(2, 64);
+        list.push("Host", "a.test");
+        list.push("x-odd", "");
+        let json = serde_json::to_string(&list).unwrap();
+        assert_eq!(
+            json,
+            r#"[{"name":"Host","value":"a.test"},{"name":"x-odd","value":""}]"#
+        );
+        let back: HeaderList = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, list);
+        assert_eq!(
+            format!("{back:?}"),
+            r#"[("Host", "a.test"), ("x-odd", "")]"#
+        );
+        let empty: HeaderList = serde_json::from_str("[]").unwrap();
+        assert_eq!(empty, HeaderList::default());
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_lines_read_back_as_pushed(
+            lines in proptest::collection::vec(
+                (
+                    prop_oneof![
+                        proptest::sample::select(KNOWN_NAMES.to_vec()).prop_map(str::to_owned),
+                        ".{0,80}",
+                    ],
+                    ".{0,200}",
+                ),
+                0..40,
+            )
+        ) {
+            let list = build(&lines);
+            check(&list, &lines);
+            let collected: HeaderList = lines.iter().map(|(n, v)| Header::new(n, v)).collect();
+            prop_assert_eq!(&collected, &list);
+            let json = serde_json::to_string(&list).unwrap();
+            let back: HeaderList = serde_json::from_str(&json).unwrap();
+            prop_assert_eq!(back, list);
+        }
     }
 }
