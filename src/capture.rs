@@ -6,6 +6,6 @@ pub mod exchange;
 pub mod store;
 
 pub use exchange::{
-    Body, Exchange, ExchangeId, Header, HeaderList, HeaderRef, RequestRecord, ResponseRecord,
-    Timings,
+    Body, Exchange, ExchangeId, Header, HeaderList, HeaderRef, OptionalMs, RequestRecord,
+    ResponseRecord, Timings,
 };

@@ -429,10 +429,10 @@ impl Client {
         let (response, sent_at, head_at) = resp;
         ex.response = Some(response);
         ex.timings = Timings {
-            blocked: None,
-            dns: Some(ms(dns)),
-            connect: Some(ms(connected - dns) + ssl.map_or(0.0, ms)),
-            ssl: ssl.map(ms),
+            blocked: None.into(),
+            dns: Some(ms(dns)).into(),
+            connect: Some(ms(connected - dns) + ssl.map_or(0.0, ms)).into(),
+            ssl: ssl.map(ms).into(),
             send: ms(sent_at.saturating_duration_since(t0 + connected + ssl.unwrap_or_default())),
             wait: ms(head_at.saturating_duration_since(sent_at)),
             receive: ms(head_at.elapsed()),

@@ -584,14 +584,14 @@ pub struct ResponseRecord {
     pub body: Body,
 }
 
-/// Timings in milliseconds, HAR style: `None` where not known.
+/// Timings in milliseconds, HAR style: unknown where not measured.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timings {
-    pub blocked: Option<f64>,
-    pub dns: Option<f64>,
-    pub connect: Option<f64>,
+    pub blocked: OptionalMs,
+    pub dns: OptionalMs,
+    pub connect: OptionalMs,
     /// TLS handshake; HAR counts it inside `connect` as well.
-    pub ssl: Option<f64>,
+    pub ssl: OptionalMs,
     pub send: f64,
     pub wait: f64,
     pub receive: f64,
@@ -606,6 +606,87 @@ impl Timings {
             + self.send
             + self.wait
             + self.receive
+    }
+}
+
+/// A time in milliseconds that may be unknown, in the 8 bytes of an `f64` (an
+/// `Option<f64>` takes 16): NaN stands for unknown. Reads, compares, prints and
+/// serialises as the `Option<f64>` it stands for (`null` when unknown).
+#[derive(Clone, Copy)]
+pub struct OptionalMs(f64);
+
+impl OptionalMs {
+    /// Not measured.
+    pub const UNKNOWN: Self = Self(f64::NAN);
+
+    pub fn new(ms: Option<f64>) -> Self {
+        Self(ms.unwrap_or(f64::NAN))
+    }
+
+    /// The time, when known (never NaN).
+    pub fn get(self) -> Option<f64> {
+        (!self.0.is_nan()).then_some(self.0)
+    }
+
+    pub fn is_some(self) -> bool {
+        !self.0.is_nan()
+    }
+
+    pub fn is_none(self) -> bool {
+        self.0.is_nan()
+    }
+
+    /// The time, or `default` when unknown.
+    pub fn unwrap_or(self, default: f64) -> f64 {
+        self.get().unwrap_or(default)
+    }
+}
+
+impl Default for OptionalMs {
+    fn default() -> Self {
+        Self::UNKNOWN
+    }
+}
+
+impl From<Option<f64>> for OptionalMs {
+    fn from(ms: Option<f64>) -> Self {
+        Self::new(ms)
+    }
+}
+
+impl From<OptionalMs> for Option<f64> {
+    fn from(ms: OptionalMs) -> Self {
+        ms.get()
+    }
+}
+
+impl PartialEq for OptionalMs {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl PartialEq<Option<f64>> for OptionalMs {
+    fn eq(&self, other: &Option<f64>) -> bool {
+        self.get() == *other
+    }
+}
+
+impl std::fmt::Debug for OptionalMs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.get().fmt(f)
+    }
+}
+
+impl Serialize for OptionalMs {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.get().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for OptionalMs {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Option::<f64>::deserialize(deserializer).map(Self::new)
     }
 }
 
@@ -926,6 +1007,33 @@ mod tests {
     }
 
     use proptest::prelude::*;
+
+    #[test]
+    fn optional_ms_reads_prints_and_serialises_as_an_option() {
+        assert_eq!(std::mem::size_of::<OptionalMs>(), 8);
+        let known = OptionalMs::new(Some(1.25));
+        let unknown = OptionalMs::default();
+        assert_eq!(known.get(), Some(1.25));
+        assert_eq!(unknown.get(), None);
+        assert_eq!(OptionalMs::new(Some(f64::NAN)), unknown);
+        assert_eq!(OptionalMs::new(Some(0.0)).get(), Some(0.0));
+        assert_eq!(known, Some(1.25));
+        assert_eq!(unknown, None);
+        assert_eq!(format!("{known:?} {unknown:?}"), "Some(1.25) None");
+        let t = Timings {
+            dns: Some(0.1 + 0.2).into(),
+            send: 1.0,
+            ..Timings::default()
+        };
+        let json = serde_json::to_string(&t).unwrap();
+        assert_eq!(
+            json,
+            r#"{"blocked":null,"dns":0.30000000000000004,"connect":null,"ssl":null,"send":1.0,"wait":0.0,"receive":0.0}"#
+        );
+        let back: Timings = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, t);
+        assert_eq!(back.total(), 1.0 + (0.1 + 0.2));
+    }
 
     proptest! {
         #[test]

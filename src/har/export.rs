@@ -232,13 +232,13 @@ fn optional_ms(v: Option<f64>) -> f64 {
 fn timings(ex: &Exchange) -> Timings {
     let t = &ex.timings;
     Timings {
-        blocked: optional_ms(t.blocked),
-        dns: optional_ms(t.dns),
-        connect: optional_ms(t.connect),
+        blocked: optional_ms(t.blocked.get()),
+        dns: optional_ms(t.dns.get()),
+        connect: optional_ms(t.connect.get()),
         send: ms(t.send),
         wait: ms(t.wait),
         receive: ms(t.receive),
-        ssl: optional_ms(t.ssl),
+        ssl: optional_ms(t.ssl.get()),
     }
 }
 
@@ -570,7 +570,7 @@ mod tests {
     #[test]
     fn unknown_timings_are_minus_one_and_time_is_the_sum() {
         let mut ex = Exchange::default();
-        ex.timings.dns = Some(1.5);
+        ex.timings.dns = Some(1.5).into();
         ex.timings.send = f64::NAN;
         ex.timings.wait = 2.0;
         ex.timings.receive = -3.0;

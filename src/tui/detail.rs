@@ -89,10 +89,10 @@ pub fn timing_lines(ex: &Exchange) -> Vec<Line<'static>> {
     let t = &ex.timings;
     let total = t.total().max(0.001);
     let phases: [(&str, Option<f64>); 7] = [
-        ("blocked", t.blocked),
-        ("dns", t.dns),
-        ("connect", t.connect),
-        ("tls", t.ssl),
+        ("blocked", t.blocked.get()),
+        ("dns", t.dns.get()),
+        ("connect", t.connect.get()),
+        ("tls", t.ssl.get()),
         ("send", Some(t.send)),
         ("wait", Some(t.wait)),
         ("receive", Some(t.receive)),
