@@ -691,49 +691,239 @@ impl<'de> Deserialize<'de> for OptionalMs {
 }
 
 /// Short text that is nearly always one of a few well-known values (methods, protocol
-/// versions, reason phrases): those are kept as static strings, so most exchanges hold
-/// no allocation for them.
-pub type Text = std::borrow::Cow<'static, str>;
+/// versions, reason phrases): those are kept as an index into [`KNOWN_TEXTS`], so most
+/// exchanges hold no allocation for them, and any other as its own exact allocation. 16
+/// bytes inline (a `Cow<'static, str>` takes 24). Reads as a `str`.
+#[derive(Clone)]
+pub struct Text(TextRepr);
 
-/// `text` as a static string when it is a well-known value, else as it is.
-pub fn intern(text: &mut Text) {
-    if let std::borrow::Cow::Owned(s) = text {
-        const KNOWN: &[&str] = &[
-            "GET",
-            "POST",
-            "PUT",
-            "DELETE",
-            "PATCH",
-            "OPTIONS",
-            "HEAD",
-            "CONNECT",
-            "HTTP/1.0",
-            "HTTP/1.1",
-            "HTTP/2",
-            "HTTP/3",
-            "OK",
-            "No Content",
-            "Created",
-            "Accepted",
-            "Moved Permanently",
-            "Found",
-            "See Other",
-            "Not Modified",
-            "Temporary Redirect",
-            "Permanent Redirect",
-            "Bad Request",
-            "Unauthorized",
-            "Forbidden",
-            "Not Found",
-            "Method Not Allowed",
-            "Bad Gateway",
-            "Internal Server Error",
-            "",
-        ];
-        match KNOWN.iter().find(|k| **k == s.as_str()) {
-            Some(k) => *text = std::borrow::Cow::Borrowed(k),
-            None => s.shrink_to_fit(),
+#[derive(Clone)]
+enum TextRepr {
+    Known(u8),
+    Owned(Box<str>),
+}
+
+/// The values a [`Text`] holds without an allocation.
+pub const KNOWN_TEXTS: &[&str] = &[
+    "",
+    "GET",
+    "POST",
+    "PUT",
+    "DELETE",
+    "PATCH",
+    "OPTIONS",
+    "HEAD",
+    "CONNECT",
+    "TRACE",
+    "HTTP/0.9",
+    "HTTP/1.0",
+    "HTTP/1.1",
+    "HTTP/2",
+    "HTTP/3",
+    "Continue",
+    "Switching Protocols",
+    "OK",
+    "Created",
+    "Accepted",
+    "Non-Authoritative Information",
+    "No Content",
+    "Reset Content",
+    "Partial Content",
+    "Multiple Choices",
+    "Moved Permanently",
+    "Found",
+    "See Other",
+    "Not Modified",
+    "Temporary Redirect",
+    "Permanent Redirect",
+    "Bad Request",
+    "Unauthorized",
+    "Payment Required",
+    "Forbidden",
+    "Not Found",
+    "Method Not Allowed",
+    "Not Acceptable",
+    "Proxy Authentication Required",
+    "Request Timeout",
+    "Conflict",
+    "Gone",
+    "Length Required",
+    "Precondition Failed",
+    "Payload Too Large",
+    "URI Too Long",
+    "Unsupported Media Type",
+    "Range Not Satisfiable",
+    "Expectation Failed",
+    "Misdirected Request",
+    "Unprocessable Entity",
+    "Too Many Requests",
+    "Request Header Fields Too Large",
+    "Internal Server Error",
+    "Not Implemented",
+    "Bad Gateway",
+    "Service Unavailable",
+    "Gateway Timeout",
+    "HTTP Version Not Supported",
+];
+
+impl Text {
+    /// The text as a string slice.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            TextRepr::Known(i) => KNOWN_TEXTS.get(usize::from(*i)).copied().unwrap_or(""),
+            TextRepr::Owned(s) => s,
         }
+    }
+
+    fn known(text: &str) -> Option<Self> {
+        let i = KNOWN_TEXTS.iter().position(|k| *k == text)?;
+        Some(Self(TextRepr::Known(u8::try_from(i).ok()?)))
+    }
+}
+
+/// `text` as an index into [`KNOWN_TEXTS`] when it is a well-known value. A [`Text`] made
+/// with `from`/`into` already is one; this is for callers that intern explicitly.
+pub fn intern(text: &mut Text) {
+    if let TextRepr::Owned(s) = &text.0 {
+        if let Some(known) = Text::known(s) {
+            *text = known;
+        }
+    }
+}
+
+impl Default for Text {
+    fn default() -> Self {
+        Self(TextRepr::Known(0))
+    }
+}
+
+impl From<&str> for Text {
+    fn from(text: &str) -> Self {
+        Self::known(text).unwrap_or_else(|| Self(TextRepr::Owned(text.into())))
+    }
+}
+
+impl From<String> for Text {
+    fn from(text: String) -> Self {
+        Self::known(&text).unwrap_or_else(|| Self(TextRepr::Owned(text.into_boxed_str())))
+    }
+}
+
+impl From<std::borrow::Cow<'_, str>> for Text {
+    fn from(text: std::borrow::Cow<'_, str>) -> Self {
+        match text {
+            std::borrow::Cow::Borrowed(s) => s.into(),
+            std::borrow::Cow::Owned(s) => s.into(),
+        }
+    }
+}
+
+impl From<Text> for String {
+    fn from(text: Text) -> Self {
+        match text.0 {
+            TextRepr::Owned(s) => s.into_string(),
+            TextRepr::Known(_) => text.as_str().to_owned(),
+        }
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for Text {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::borrow::Borrow<str> for Text {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Text {}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<String> for Text {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl PartialEq<Text> for &str {
+    fn eq(&self, other: &Text) -> bool {
+        *self == other.as_str()
+    }
+}
+
+impl PartialEq<Text> for str {
+    fn eq(&self, other: &Text) -> bool {
+        self == other.as_str()
+    }
+}
+
+impl PartialOrd for Text {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Text {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl std::hash::Hash for Text {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_str().fmt(f)
+    }
+}
+
+impl std::fmt::Display for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_str().fmt(f)
+    }
+}
+
+impl Serialize for Text {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self::from)
     }
 }
 
@@ -767,14 +957,9 @@ impl Exchange {
     /// Release spare capacity in every string and header list: an exchange is built up
     /// piece by piece, then kept unchanged for the rest of the session.
     pub fn shrink_to_fit(&mut self) {
-        let r = &mut self.request;
-        intern(&mut r.method);
-        r.url.shrink_to_fit();
-        intern(&mut r.http_version);
-        r.headers.shrink_to_fit();
+        self.request.url.shrink_to_fit();
+        self.request.headers.shrink_to_fit();
         if let Some(r) = self.response.as_mut() {
-            intern(&mut r.status_text);
-            intern(&mut r.http_version);
             r.headers.shrink_to_fit();
         }
     }
@@ -1033,6 +1218,49 @@ mod tests {
         let back: Timings = serde_json::from_str(&json).unwrap();
         assert_eq!(back, t);
         assert_eq!(back.total(), 1.0 + (0.1 + 0.2));
+    }
+
+    #[test]
+    fn text_reads_as_a_str_whether_known_or_not() {
+        assert_eq!(std::mem::size_of::<Text>(), 16);
+        assert!(KNOWN_TEXTS.len() <= 256);
+        let mut sorted = KNOWN_TEXTS.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), KNOWN_TEXTS.len());
+        for known in KNOWN_TEXTS {
+            let t = Text::from(*known);
+            assert!(matches!(t.0, TextRepr::Known(_)));
+            assert_eq!(t, *known);
+            assert_eq!(Text::from(known.to_string()), t);
+        }
+        let odd = Text::from("patch".to_owned());
+        assert!(matches!(odd.0, TextRepr::Owned(_)));
+        assert_eq!(odd, "patch");
+        assert_ne!(odd, Text::from("PATCH"));
+        assert_eq!(Text::default(), "");
+        assert!(Text::default().is_empty());
+        assert_eq!(Text::from("I'm a teapot").len(), 12);
+        assert_eq!(format!("{odd} {odd:?}"), r#"patch "patch""#);
+        assert_eq!(format!("{:?}", Text::from("GET")), r#""GET""#);
+        assert_eq!(
+            Text::from(std::borrow::Cow::Borrowed("HTTP/2")),
+            Text::from("HTTP/2")
+        );
+        assert_eq!(String::from(odd.clone()), "patch");
+        let mut stray = Text(TextRepr::Owned("GET".into()));
+        intern(&mut stray);
+        assert!(matches!(stray.0, TextRepr::Known(_)));
+        let mut other = odd.clone();
+        intern(&mut other);
+        assert_eq!(other, odd);
+        assert_eq!(String::from(Text::from("OK")), "OK");
+        let (delete, get) = (Text::from("DELETE"), Text::from("GET"));
+        assert!(delete < get);
+        assert!("GET" == get);
+        let json = serde_json::to_string(&odd).unwrap();
+        assert_eq!(json, r#""patch""#);
+        assert_eq!(serde_json::from_str::<Text>(r#""OK""#).unwrap(), "OK");
     }
 
     proptest! {
