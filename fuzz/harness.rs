@@ -774,9 +774,7 @@ fn exchange(spec: &ExchangeSpec, id: u64, started_ms: i64) -> Exchange {
         client_addr: spec
             .client
             .map(|c| format!("127.0.0.{}:{}", c % 3, 40000 + u16::from(c)).into()),
-        resource_type: spec
-            .resource_type
-            .map(|r| pick(&RESOURCE_TYPES, r).to_owned()),
+        resource_type: spec.resource_type.map(|r| pick(&RESOURCE_TYPES, r).into()),
         synthetic_response: spec.synthetic,
     }
 }
@@ -803,7 +801,7 @@ fn preflight_for(actual: &Exchange, response: &Option<(Status, Vec<HeaderSpec>)>
         },
         response: response_of(response),
         error: None,
-        resource_type: Some("preflight".to_owned()),
+        resource_type: Some("preflight".into()),
         synthetic_response: false,
         ..actual.clone()
     }

@@ -203,7 +203,8 @@ fn entry(ex: &Exchange, opts: &ExportOptions) -> Entry {
         // verdict's wording reads it, so replacing it would change the verdict on re-import.
         resource_type: ex
             .resource_type
-            .clone()
+            .as_deref()
+            .map(str::to_owned)
             .or_else(|| is_preflight.then(|| "preflight".to_owned())),
         from_cache: None,
         error: ex.error.clone(),

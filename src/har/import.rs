@@ -265,7 +265,7 @@ pub fn to_exchange(index: usize, e: &Entry) -> Result<Exchange, String> {
         error: e.error.clone().or_else(|| e.response.error.clone()),
         server_ip: e.server_ip_address.as_deref().map(Into::into),
         client_addr: e.client_address.as_deref().map(Into::into),
-        resource_type: e.resource_type.clone(),
+        resource_type: e.resource_type.as_deref().map(Into::into),
         synthetic_response: e.synthetic_response.unwrap_or(false),
     })
 }
