@@ -46,26 +46,28 @@ impl HeaderRef<'_> {
 /// Headers in wire order with duplicates kept.
 ///
 /// Stored compactly, since every captured exchange holds two of these: one allocation
-/// holds every line back to back. A line is its name, then its value's length and its
-/// value. A name from [`KNOWN_NAMES`] (exactly, case included) is one byte, its index; any
-/// other name is [`LITERAL_NAME`], its length and its text. Lengths are written six bits
-/// to a byte, low bits first, `0x40` set on every byte but the last, so every byte that is
-/// not header text is ASCII and the whole buffer stays a `str`: reading a line slices it
-/// without checking UTF-8 again.
+/// holds every line back to back, and the list itself is that one pointer (16 bytes). A
+/// line is its name, then its value's length and its value. A name from [`KNOWN_NAMES`]
+/// (exactly, case included) is one byte, its index plus one; any other name is
+/// [`LITERAL_NAME`], its length and its text. Lengths are written six bits to a byte, low
+/// bits first, `0x40` set on every byte but the last, so every byte that is not header
+/// text is ASCII and the whole buffer stays a `str`: reading a line slices it without
+/// checking UTF-8 again. A list being built may have spare room after its lines: NUL
+/// bytes, which no line starts with.
+///
+/// Lines are found by walking from the front: `len`, `get` and walking backwards cost a
+/// pass over the list (header lists are short).
 #[derive(Clone, Default)]
 pub struct HeaderList {
     /// The encoded lines, then spare room (NUL bytes) up to the buffer's length.
     buf: Box<str>,
-    /// Bytes of `buf` in use.
-    used: u32,
-    /// Number of lines.
-    lines: u32,
 }
 
-/// Header names stored as one byte (their index): the common ones, in the case HTTP/2
-/// and most servers write them and, for the ones HTTP/1.1 clients send, in the case those
-/// write them. At most 127 entries (`0x7f` is [`LITERAL_NAME`]).
-pub const KNOWN_NAMES: [&str; 127] = [
+/// Header names stored as one byte (their index plus one): the common ones, in the case
+/// HTTP/2 and most servers write them and, for the ones HTTP/1.1 clients send, in the case
+/// those write them. At most 126 entries (`0x00` marks spare room, `0x7f` is
+/// [`LITERAL_NAME`]).
+pub const KNOWN_NAMES: [&str; 126] = [
     // Requests, lower case (HTTP/2, HTTP/3, most tools).
     "host",
     "user-agent",
@@ -144,7 +146,6 @@ pub const KNOWN_NAMES: [&str; 127] = [
     "access-control-max-age",
     "access-control-allow-private-network",
     "x-powered-by",
-    "x-cache",
     "www-authenticate",
     "sec-websocket-accept",
     // Title case, as HTTP/1.1 clients and many servers write them.
@@ -206,14 +207,15 @@ static KNOWN_SORTED: std::sync::LazyLock<Vec<(&'static str, u8)>> =
     std::sync::LazyLock::new(|| {
         let mut v: Vec<(&'static str, u8)> = KNOWN_NAMES
             .iter()
-            .zip(0u8..)
+            .zip(1u8..)
             .map(|(name, code)| (*name, code))
             .collect();
         v.sort_unstable();
         v
     });
 
-/// The one-byte code of `name`, when it is a known name.
+/// The one-byte code of `name` (its index in [`KNOWN_NAMES`] plus one), when it is a
+/// known name.
 fn known_code(name: &str) -> Option<u8> {
     let sorted = &*KNOWN_SORTED;
     let at = sorted.binary_search_by(|(k, _)| (*k).cmp(name)).ok()?;
@@ -290,8 +292,7 @@ impl HeaderList {
         self.iter().any(|h| h.name.eq_ignore_ascii_case(name))
     }
 
-    /// Append a line. (A list past 4 GiB of text cannot be indexed and drops the line;
-    /// header sizes are limited long before that.)
+    /// Append a line.
     pub fn push(&mut self, name: impl AsRef<str>, value: impl AsRef<str>) {
         let (name, value) = (name.as_ref(), value.as_ref());
         let code = known_code(name);
@@ -300,13 +301,7 @@ impl HeaderList {
             None => 1 + len_size(name.len()) + name.len(),
         };
         let size = name_size + len_size(value.len()) + value.len();
-        let used = self.used as usize;
-        let Some(end) = used
-            .checked_add(size)
-            .filter(|end| u32::try_from(*end).is_ok())
-        else {
-            return;
-        };
+        let used = self.used();
         // The buffer as a string of exactly the bytes in use, with room for this line.
         let mut text = std::mem::take(&mut self.buf).into_string();
         text.truncate(used);
@@ -321,17 +316,15 @@ impl HeaderList {
         }
         push_len(&mut text, value.len());
         text.push_str(value);
-        self.set_buf(text, end);
-        self.lines += 1;
+        self.set_buf(text);
     }
 
-    /// Keep `text` (its first `used` bytes are the lines) as the buffer, spare capacity
-    /// included, so the next push need not grow it.
-    fn set_buf(&mut self, mut text: String, used: usize) {
+    /// Keep `text` (the lines) as the buffer, its spare capacity included as NUL bytes,
+    /// so the next push need not grow it.
+    fn set_buf(&mut self, mut text: String) {
         let room = text.capacity() - text.len();
         text.extend(std::iter::repeat_n('\0', room));
         self.buf = text.into_boxed_str();
-        self.used = u32::try_from(used).unwrap_or(u32::MAX);
     }
 
     /// A header line from the wire: the value is kept as [`decode_header_bytes`] would
@@ -349,22 +342,25 @@ impl HeaderList {
         if lines > 0 || text > 0 {
             // A line takes its text plus a code and a length or two.
             let room = text.saturating_add(lines.saturating_mul(4));
-            list.set_buf(String::with_capacity(room), 0);
+            list.set_buf(String::with_capacity(room));
         }
         list
     }
 
-    /// The line starting at byte `at`, and the offset of the next one.
+    /// The line starting at byte `at`, and the offset of the next one; `None` at the end
+    /// of the lines.
     fn line_at(&self, at: usize) -> Option<(HeaderRef<'_>, usize)> {
-        let text = self.buf.get(..self.used as usize)?;
+        let text = &*self.buf;
         let bytes = text.as_bytes();
         let code = *bytes.get(at)?;
-        let (name, at) = if code == LITERAL_NAME {
-            let (len, start) = read_len(bytes, at + 1)?;
-            let end = start.checked_add(len)?;
-            (text.get(start..end)?, end)
-        } else {
-            (*KNOWN_NAMES.get(usize::from(code))?, at + 1)
+        let (name, at) = match code {
+            0 => return None,
+            LITERAL_NAME => {
+                let (len, start) = read_len(bytes, at + 1)?;
+                let end = start.checked_add(len)?;
+                (text.get(start..end)?, end)
+            }
+            _ => (*KNOWN_NAMES.get(usize::from(code) - 1)?, at + 1),
         };
         let (len, start) = read_len(bytes, at)?;
         let end = start.checked_add(len)?;
@@ -375,6 +371,25 @@ impl HeaderList {
             },
             end,
         ))
+    }
+
+    /// Bytes in use: the offset just past the last line.
+    fn used(&self) -> usize {
+        let mut at = 0;
+        while let Some((_, next)) = self.line_at(at) {
+            at = next;
+        }
+        at
+    }
+
+    /// Number of lines from byte `at` to the end.
+    fn count_from(&self, mut at: usize) -> usize {
+        let mut n = 0;
+        while let Some((_, next)) = self.line_at(at) {
+            at = next;
+            n += 1;
+        }
+        n
     }
 
     /// Byte offset of line `index`, scanning from line `from` at byte `at`.
@@ -397,21 +412,21 @@ impl HeaderList {
             list: self,
             at: 0,
             front: 0,
-            back: self.len(),
+            back: None,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.lines as usize
+        self.count_from(0)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.lines == 0
+        self.line_at(0).is_none()
     }
 
     /// Release spare capacity (the store calls this once an exchange is complete).
     pub fn shrink_to_fit(&mut self) {
-        let used = self.used as usize;
+        let used = self.used();
         if used < self.buf.len() {
             let mut text = std::mem::take(&mut self.buf).into_string();
             text.truncate(used);
@@ -428,8 +443,7 @@ impl HeaderList {
 impl PartialEq for HeaderList {
     fn eq(&self, other: &Self) -> bool {
         // A list's encoding follows from its lines alone, so equal lines are equal bytes.
-        self.lines == other.lines
-            && self.buf.get(..self.used as usize) == other.buf.get(..other.used as usize)
+        self.buf.get(..self.used()) == other.buf.get(..other.used())
     }
 }
 
@@ -442,14 +456,23 @@ pub struct Iter<'a> {
     /// Byte offset of line `front`.
     at: usize,
     front: usize,
-    back: usize,
+    /// Index just past the last line still to yield, once known (counted when first
+    /// needed: walking forwards stops at the end of the lines by itself).
+    back: Option<usize>,
+}
+
+impl Iter<'_> {
+    fn back(&mut self) -> usize {
+        let (list, front, at) = (self.list, self.front, self.at);
+        *self.back.get_or_insert_with(|| front + list.count_from(at))
+    }
 }
 
 impl<'a> Iterator for Iter<'a> {
     type Item = HeaderRef<'a>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.front >= self.back {
+        if self.back.is_some_and(|back| self.front >= back) {
             return None;
         }
         let (line, next) = self.list.line_at(self.at)?;
@@ -459,7 +482,10 @@ impl<'a> Iterator for Iter<'a> {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let n = self.back - self.front;
+        let n = match self.back {
+            Some(back) => back.saturating_sub(self.front),
+            None => self.list.count_from(self.at),
+        };
         (n, Some(n))
     }
 }
@@ -468,11 +494,12 @@ impl DoubleEndedIterator for Iter<'_> {
     /// Lines are found from the front, so walking backwards costs a scan per line (header
     /// lists are short, and nothing walks them backwards on a hot path).
     fn next_back(&mut self) -> Option<Self::Item> {
-        if self.front >= self.back {
+        let back = self.back();
+        if self.front >= back {
             return None;
         }
-        self.back -= 1;
-        let at = self.list.offset_of(self.front, self.at, self.back)?;
+        self.back = Some(back - 1);
+        let at = self.list.offset_of(self.front, self.at, back - 1)?;
         self.list.line_at(at).map(|(line, _)| line)
     }
 }
@@ -1026,17 +1053,22 @@ mod tests {
 
     #[test]
     fn known_names_are_distinct_and_fit_in_one_byte() {
-        assert!(KNOWN_NAMES.len() <= usize::from(LITERAL_NAME));
+        assert!(KNOWN_NAMES.len() < usize::from(LITERAL_NAME));
         let mut sorted = KNOWN_NAMES.to_vec();
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), KNOWN_NAMES.len());
         for (i, name) in KNOWN_NAMES.iter().enumerate() {
-            assert_eq!(known_code(name), Some(i as u8));
+            assert_eq!(known_code(name), Some(i as u8 + 1));
             assert!(name.is_ascii() && !name.is_empty());
         }
         assert_eq!(known_code("Content-type"), None);
         assert_eq!(known_code("x-unknown"), None);
+    }
+
+    #[test]
+    fn a_list_is_one_pointer() {
+        assert_eq!(std::mem::size_of::<HeaderList>(), 16);
     }
 
     #[test]
