@@ -53,10 +53,14 @@ pub struct Verdicts {
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// `None` for a verdict that [stands alone](Verdict::stands_alone): most traffic is not
-    /// CORS, and such a verdict is recomputed from its exchange when asked for, rather than
-    /// kept, so each costs a table entry only.
-    by_id: HashMap<ExchangeId, Option<Arc<Verdict>>>,
+    /// The verdicts that do not [stand alone](Verdict::stands_alone), by exchange id. One
+    /// that stands alone is recomputed from its exchange when asked for, rather than kept:
+    /// most traffic is not CORS, and such an exchange costs the table nothing.
+    kept: HashMap<ExchangeId, Arc<Verdict>>,
+    /// The exchanges judged so far among those held: verdicts come for the store's dense
+    /// ids in order (later ones only change earlier verdicts), and exchanges the follower
+    /// skipped were evicted, so are dropped in the same step.
+    judged: std::ops::Range<ExchangeId>,
     /// Where standalone verdicts are recomputed from (set by [`follow`]).
     store: Option<Arc<Store>>,
     changes: VecDeque<ExchangeId>,
@@ -64,8 +68,8 @@ struct Inner {
     first_change: u64,
     /// Bumped when every verdict was recomputed (profile switch) or dropped (clear).
     generation: u64,
-    /// Verdicts of exchanges below this id were dropped (the store evicted them): `by_id`
-    /// holds no more than the store does.
+    /// Verdicts of exchanges below this id were dropped (the store evicted them): the
+    /// table holds no more than the store does.
     held_from: ExchangeId,
     /// Blocked verdicts of evicted exchanges, oldest first, at most
     /// [`MAX_EVICTED_BLOCKED`].
@@ -75,6 +79,25 @@ struct Inner {
 }
 
 impl Inner {
+    /// Record `v` as the verdict of its exchange.
+    fn insert(&mut self, v: Verdict) {
+        let id = v.exchange;
+        self.judged = if self.judged.is_empty() {
+            id..id + 1
+        } else {
+            self.judged.start.min(id)..self.judged.end.max(id + 1)
+        };
+        match Verdicts::kept(v) {
+            Some(v) => self.kept.insert(id, v),
+            None => self.kept.remove(&id),
+        };
+    }
+
+    /// Number of exchanges judged and held.
+    fn held(&self) -> usize {
+        usize::try_from(self.judged.end.saturating_sub(self.judged.start)).unwrap_or(usize::MAX)
+    }
+
     fn keep_evicted(&mut self, v: Arc<Verdict>) {
         if !v.outcome.is_blocked() {
             return;
@@ -92,24 +115,19 @@ impl Inner {
         if first <= self.held_from {
             return;
         }
-        let gone: Vec<Arc<Verdict>> = if first - self.held_from > self.by_id.len() as u64 {
-            let ids: Vec<ExchangeId> = self
-                .by_id
-                .keys()
-                .copied()
-                .filter(|id| *id < first)
-                .collect();
-            ids.iter()
-                .filter_map(|id| self.by_id.remove(id).flatten())
-                .collect()
+        let mut gone: Vec<Arc<Verdict>> = if first - self.held_from > self.kept.len() as u64 {
+            let ids: Vec<ExchangeId> = self.kept.keys().copied().filter(|id| *id < first).collect();
+            ids.iter().filter_map(|id| self.kept.remove(id)).collect()
         } else {
             (self.held_from..first)
-                .filter_map(|id| self.by_id.remove(&id).flatten())
+                .filter_map(|id| self.kept.remove(&id))
                 .collect()
         };
+        gone.sort_by_key(|v| v.exchange);
         for v in gone {
             self.keep_evicted(v);
         }
+        self.judged = self.judged.start.max(first)..self.judged.end.max(first);
         self.held_from = first;
     }
 }
@@ -150,7 +168,10 @@ impl Verdicts {
     pub fn get(&self, id: ExchangeId) -> Option<Arc<Verdict>> {
         let store = {
             let inner = self.lock();
-            match inner.by_id.get(&id)? {
+            if !inner.judged.contains(&id) {
+                return None;
+            }
+            match inner.kept.get(&id) {
                 Some(v) => return Some(v.clone()),
                 None => inner.store.clone()?,
             }
@@ -209,7 +230,8 @@ impl Verdicts {
     pub fn clear(&self) {
         {
             let mut inner = self.lock();
-            inner.by_id.clear();
+            inner.kept.clear();
+            inner.judged = 0..0;
             inner.evicted_blocked.clear();
             inner.blocked_not_kept = 0;
             inner.generation += 1;
@@ -222,9 +244,8 @@ impl Verdicts {
     pub fn blocked(&self) -> Vec<Arc<Verdict>> {
         let inner = self.lock();
         let mut v: Vec<Arc<Verdict>> = inner
-            .by_id
+            .kept
             .values()
-            .flatten()
             .filter(|v| v.outcome.is_blocked())
             .cloned()
             .collect();
@@ -242,7 +263,7 @@ impl Verdicts {
 
     /// Number of verdicts held (one per exchange the store holds, once judged).
     pub fn held(&self) -> usize {
-        self.lock().by_id.len()
+        self.lock().held()
     }
 
     fn record(&self, verdicts: Vec<Verdict>, evict_below: ExchangeId) {
@@ -259,7 +280,7 @@ impl Verdicts {
                     continue;
                 }
                 inner.changes.push_back(v.exchange);
-                inner.by_id.insert(v.exchange, Self::kept(v));
+                inner.insert(v);
             }
             while inner.changes.len() > MAX_CHANGES {
                 inner.changes.pop_front();
@@ -279,10 +300,11 @@ impl Verdicts {
             let mut inner = self.lock();
             inner.evicted_blocked.clear();
             inner.blocked_not_kept = 0;
-            inner.by_id = verdicts
-                .into_iter()
-                .map(|v| (v.exchange, Self::kept(v)))
-                .collect();
+            inner.kept.clear();
+            inner.judged = 0..0;
+            for v in verdicts {
+                inner.insert(v);
+            }
             inner.generation += 1;
         }
         self.version.send_modify(|v| *v += 1);
@@ -400,6 +422,71 @@ mod tests {
             }),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn only_verdicts_that_do_not_stand_alone_take_a_table_entry() {
+        let store = Arc::new(Store::default());
+        let verdicts = Verdicts::new(Profile::Chrome);
+        verdicts.lock().store = Some(store.clone());
+        let judge = |id: ExchangeId| {
+            cors::judge_alone(&store.get(id).unwrap(), verdicts.engine_config()).unwrap()
+        };
+        let origin = ("Origin", "http://app.test");
+        let plain: Vec<ExchangeId> = (0..5)
+            .map(|_| store.push(ex("GET", &[], &[], 200)))
+            .collect();
+        let cors_id = store.push(ex("GET", &[origin], &[], 200));
+        let mut batch: Vec<Verdict> = plain.iter().map(|&id| judge(id)).collect();
+        batch.push(judge(cors_id));
+        verdicts.record(batch, store.first_id());
+        assert_eq!(verdicts.held(), 6);
+        assert_eq!(verdicts.lock().kept.len(), 1);
+        for id in plain.iter().copied().chain([cors_id]) {
+            assert_eq!(verdicts.get(id).unwrap().exchange, id);
+        }
+        assert_eq!(verdicts.get(cors_id).unwrap().outcome.label(), "blocked");
+        assert_eq!(verdicts.get(plain[0]).unwrap().outcome.label(), "not-cors");
+        // Pushed but not judged yet: no verdict.
+        let later = store.push(ex("GET", &[], &[], 200));
+        assert!(verdicts.get(later).is_none());
+        assert!(verdicts.get(0).is_none());
+        assert_eq!(verdicts.blocked().len(), 1);
+        verdicts.clear();
+        assert_eq!(verdicts.held(), 0);
+        assert!(verdicts.get(cors_id).is_none());
+        assert!(verdicts.blocked().is_empty());
+        verdicts.record(vec![judge(later)], store.first_id());
+        assert_eq!(verdicts.held(), 1);
+        assert!(verdicts.get(later).is_some());
+        assert!(verdicts.get(plain[0]).is_none());
+    }
+
+    #[test]
+    fn exchanges_skipped_because_they_were_evicted_are_not_judged() {
+        use crate::capture::store::StoreLimits;
+        let store = Arc::new(Store::new(StoreLimits {
+            max_exchanges: 3,
+            ..StoreLimits::default()
+        }));
+        let verdicts = Verdicts::new(Profile::Chrome);
+        verdicts.lock().store = Some(store.clone());
+        let judge = |id: ExchangeId| {
+            cors::judge_alone(&store.get(id).unwrap(), verdicts.engine_config()).unwrap()
+        };
+        let first = store.push(ex("GET", &[], &[], 200));
+        verdicts.record(vec![judge(first)], store.first_id());
+        // Ids 2..=5 come, and 1 and 2 are evicted before the follower reads on.
+        let ids: Vec<ExchangeId> = (0..4)
+            .map(|_| store.push(ex("GET", &[], &[], 200)))
+            .collect();
+        assert_eq!(store.first_id(), 3);
+        let read: Vec<Verdict> = ids.iter().skip(1).map(|&id| judge(id)).collect();
+        verdicts.record(read, store.first_id());
+        assert_eq!(verdicts.held(), 3);
+        assert!(verdicts.get(first).is_none());
+        assert!(verdicts.get(ids[0]).is_none());
+        assert!(ids[1..].iter().all(|&id| verdicts.get(id).is_some()));
     }
 
     #[tokio::test]
