@@ -7,5 +7,5 @@ pub mod store;
 
 pub use exchange::{
     Body, Exchange, ExchangeId, Header, HeaderList, HeaderRef, OptionalMs, RequestRecord,
-    ResponseRecord, Timings,
+    ResourceType, ResponseRecord, Timings,
 };
