@@ -428,9 +428,10 @@ impl HeaderList {
     pub fn shrink_to_fit(&mut self) {
         let used = self.used();
         if used < self.buf.len() {
-            let mut text = std::mem::take(&mut self.buf).into_string();
-            text.truncate(used);
-            self.buf = text.into_boxed_str();
+            // A copy rather than a shrink in place: the whole spare buffer goes back to
+            // the allocator, where the next list of the same shape takes it again, instead
+            // of leaving an odd-sized remnant beside a record that stays.
+            self.buf = self.buf.get(..used).map(Box::from).unwrap_or_default();
         }
     }
 
