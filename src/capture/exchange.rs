@@ -223,6 +223,29 @@ fn known_code(name: &str) -> Option<u8> {
 }
 
 /// Bytes a length takes, six bits to a byte.
+/// Encoded size of one line.
+fn line_size(name: &str, value: &str) -> usize {
+    let name_size = match known_code(name) {
+        Some(_) => 1,
+        None => 1 + len_size(name.len()) + name.len(),
+    };
+    name_size + len_size(value.len()) + value.len()
+}
+
+/// Append one line: the name's code (or the literal name), the value's length, the value.
+fn encode_line(text: &mut String, name: &str, value: &str) {
+    match known_code(name) {
+        Some(code) => text.push(char::from(code)),
+        None => {
+            text.push(char::from(LITERAL_NAME));
+            push_len(text, name.len());
+            text.push_str(name);
+        }
+    }
+    push_len(text, value.len());
+    text.push_str(value);
+}
+
 fn len_size(mut n: usize) -> usize {
     let mut size = 1;
     while n >= 0x40 {
@@ -295,28 +318,33 @@ impl HeaderList {
     /// Append a line.
     pub fn push(&mut self, name: impl AsRef<str>, value: impl AsRef<str>) {
         let (name, value) = (name.as_ref(), value.as_ref());
-        let code = known_code(name);
-        let name_size = match code {
-            Some(_) => 1,
-            None => 1 + len_size(name.len()) + name.len(),
-        };
-        let size = name_size + len_size(value.len()) + value.len();
+        let size = line_size(name, value);
         let used = self.used();
         // The buffer as a string of exactly the bytes in use, with room for this line.
         let mut text = std::mem::take(&mut self.buf).into_string();
         text.truncate(used);
         text.reserve(size);
-        match code {
-            Some(code) => text.push(char::from(code)),
-            None => {
-                text.push(char::from(LITERAL_NAME));
-                push_len(&mut text, name.len());
-                text.push_str(name);
+        encode_line(&mut text, name, value);
+        self.set_buf(text);
+    }
+
+    /// A list of header lines as read from the wire, built in one pass: each value is kept
+    /// as [`decode_header_bytes`] gives it. `text` (the bytes of names and values in all)
+    /// sizes the buffer once. The fast way to record a parsed head.
+    pub fn from_wire<'a>(
+        lines: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+        text: usize,
+    ) -> Self {
+        let mut buf = String::with_capacity(text.saturating_add(64));
+        for (name, value) in lines {
+            match std::str::from_utf8(value) {
+                Ok(value) => encode_line(&mut buf, name, value),
+                Err(_) => encode_line(&mut buf, name, &decode_header_bytes(value)),
             }
         }
-        push_len(&mut text, value.len());
-        text.push_str(value);
-        self.set_buf(text);
+        Self {
+            buf: buf.into_boxed_str(),
+        }
     }
 
     /// Keep `text` (the lines) as the buffer, its spare capacity included as NUL bytes,
@@ -375,6 +403,10 @@ impl HeaderList {
 
     /// Bytes in use: the offset just past the last line.
     fn used(&self) -> usize {
+        // Spare room is NUL bytes at the end: a buffer that does not end in one has none.
+        if !self.buf.ends_with('\0') {
+            return self.buf.len();
+        }
         let mut at = 0;
         while let Some((_, next)) = self.line_at(at) {
             at = next;
@@ -1371,5 +1403,30 @@ mod tests {
             let back: HeaderList = serde_json::from_str(&json).unwrap();
             prop_assert_eq!(back, list);
         }
+    }
+
+    #[test]
+    fn a_list_built_from_the_wire_equals_one_pushed_line_by_line() {
+        let lines: Vec<(&str, &[u8])> = vec![
+            ("Host", b"a.test"),
+            ("content-type", b"text/plain"),
+            ("X-Empty", b""),
+            ("X-Latin", b"caf\xe9"),
+            ("X-Long", &[b'v'; 300]),
+        ];
+        let text = lines.iter().map(|(n, v)| n.len() + v.len()).sum();
+        let built = HeaderList::from_wire(lines.iter().copied(), text);
+        let mut pushed = HeaderList::default();
+        for (n, v) in &lines {
+            pushed.push_bytes(n, v);
+        }
+        assert_eq!(built, pushed);
+        assert_eq!(built.len(), 5);
+        assert_eq!(built.first("x-latin"), Some("caf\u{e9}"));
+        assert_eq!(built.first("x-empty"), Some(""));
+        let mut grown = built.clone();
+        grown.push("X-After", "1");
+        assert_eq!(grown.get(5).map(|h| h.value), Some("1"));
+        assert_eq!(grown.get(2).map(|h| h.name), Some("X-Empty"));
     }
 }

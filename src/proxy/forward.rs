@@ -244,11 +244,12 @@ pub(crate) fn header_list(headers: &HeaderMap) -> HeaderList {
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum();
-    let mut list = HeaderList::with_capacity(headers.len(), text);
-    for (name, value) in headers {
-        list.push_bytes(name.as_str(), value.as_bytes());
-    }
-    list
+    HeaderList::from_wire(
+        headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_bytes())),
+        text,
+    )
 }
 
 /// `HTTP/1.1` etc., as HAR writes it.

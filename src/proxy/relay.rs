@@ -414,9 +414,9 @@ impl Parsed {
             .iter()
             .map(|h| h.name.len() + h.value.len())
             .sum();
-        let mut headers = HeaderList::with_capacity(req.headers.len(), text);
+        let mut headers =
+            HeaderList::from_wire(req.headers.iter().map(|h| (h.name, h.value)), text);
         for h in req.headers.iter() {
-            headers.push_bytes(h.name, h.value);
             let hop = is_hop_by_hop(h.name, h.value)
                 || listed.iter().any(|l| l.eq_ignore_ascii_case(h.name));
             if !hop {
@@ -912,7 +912,7 @@ impl ResponseHead {
             .iter()
             .map(|h| h.name.len() + h.value.len())
             .sum();
-        let mut headers = HeaderList::with_capacity(resp.headers.len(), text);
+        let headers = HeaderList::from_wire(resp.headers.iter().map(|h| (h.name, h.value)), text);
         let mut client_head = Vec::with_capacity(bytes.len() + 32);
         client_head.extend_from_slice(b"HTTP/1.1 ");
         client_head.extend_from_slice(&status_digits(status));
@@ -920,7 +920,6 @@ impl ResponseHead {
         client_head.extend_from_slice(reason.as_bytes());
         client_head.extend_from_slice(b"\r\n");
         for h in resp.headers.iter() {
-            headers.push_bytes(h.name, h.value);
             let te = h.name.eq_ignore_ascii_case("transfer-encoding");
             let hop = (is_hop_by_hop(h.name, h.value) && !te)
                 || listed.iter().any(|l| l.eq_ignore_ascii_case(h.name))

@@ -226,10 +226,7 @@ impl Follower {
             .iter()
             .map(|h| h.name.len() + h.value.len())
             .sum();
-        let mut list = HeaderList::with_capacity(req.headers.len(), text);
-        for h in req.headers.iter() {
-            list.push_bytes(h.name, h.value);
-        }
+        let list = HeaderList::from_wire(req.headers.iter().map(|h| (h.name, h.value)), text);
         let (next, refusal) = match framing(&list) {
             Ok(next) => (next, None),
             // hyper closes the connection after the refusal: nothing more to follow.
