@@ -45,28 +45,29 @@ impl HeaderRef<'_> {
 
 /// Headers in wire order with duplicates kept.
 ///
-/// Stored compactly, since every captured exchange holds two of these: one allocation
-/// holds every line back to back, and the list itself is that one pointer (16 bytes). A
-/// line is its name, then its value's length and its value. A name from [`KNOWN_NAMES`]
+/// Stored compactly, since every captured exchange holds two of these: one allocation of
+/// exactly the encoded lines, and the list itself is that one pointer (16 bytes). A line
+/// is its name, then its value's length and its value. A name from [`KNOWN_NAMES`]
 /// (exactly, case included) is one byte, its index plus one; any other name is
 /// [`LITERAL_NAME`], its length and its text. Lengths are written six bits to a byte, low
 /// bits first, `0x40` set on every byte but the last, so every byte that is not header
 /// text is ASCII and the whole buffer stays a `str`: reading a line slices it without
-/// checking UTF-8 again. A list being built may have spare room after its lines: NUL
-/// bytes, which no line starts with.
+/// checking UTF-8 again.
 ///
-/// Lines are found by walking from the front: `len`, `get` and walking backwards cost a
-/// pass over the list (header lists are short).
-#[derive(Clone, Default)]
+/// The buffer grows by exactly one line per push (a list is built once, from a parsed
+/// head, and then kept), so it never holds spare room: nothing is left over to shrink
+/// when the record is stored. Lines are found by walking from the front: `len`, `get` and
+/// walking backwards cost a pass over the list (header lists are short).
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct HeaderList {
-    /// The encoded lines, then spare room (NUL bytes) up to the buffer's length.
+    /// The encoded lines, exactly.
     buf: Box<str>,
 }
 
 /// Header names stored as one byte (their index plus one): the common ones, in the case
 /// HTTP/2 and most servers write them and, for the ones HTTP/1.1 clients send, in the case
-/// those write them. At most 126 entries (`0x00` marks spare room, `0x7f` is
-/// [`LITERAL_NAME`]).
+/// those write them. At most 126 entries (`0x7f` is [`LITERAL_NAME`], and no line starts
+/// with `0x00`).
 pub const KNOWN_NAMES: [&str; 126] = [
     // Requests, lower case (HTTP/2, HTTP/3, most tools).
     "host",
@@ -202,39 +203,187 @@ pub const KNOWN_NAMES: [&str; 126] = [
 /// The byte that starts a line whose name is not in [`KNOWN_NAMES`].
 pub const LITERAL_NAME: u8 = 0x7f;
 
-/// [`KNOWN_NAMES`] sorted, each with its index, for lookup by binary search.
-static KNOWN_SORTED: std::sync::LazyLock<Vec<(&'static str, u8)>> =
-    std::sync::LazyLock::new(|| {
-        let mut v: Vec<(&'static str, u8)> = KNOWN_NAMES
-            .iter()
-            .zip(1u8..)
-            .map(|(name, code)| (*name, code))
-            .collect();
-        v.sort_unstable();
-        v
-    });
+/// Slots of the known-name lookup table: a power of two, four times the names, so a probe
+/// rarely goes past its first slot.
+const KNOWN_SLOTS: usize = 512;
+
+/// Slot of `name` in [`KNOWN_TABLE`]: a hash of its length and its first, middle and last
+/// bytes (cheap, whatever the name's length; the table resolves collisions).
+const fn name_slot(name: &[u8]) -> usize {
+    let len = name.len();
+    if len == 0 {
+        return 0;
+    }
+    let key = (len as u32 & 0xff)
+        | (name[0] as u32) << 8
+        | (name[len / 2] as u32) << 16
+        | (name[len - 1] as u32) << 24;
+    (key.wrapping_mul(0x9e37_79b1) >> 23) as usize % KNOWN_SLOTS
+}
+
+/// Open-addressing table of the codes of [`KNOWN_NAMES`] by [`name_slot`] (0: empty),
+/// built at compile time.
+const KNOWN_TABLE: [u8; KNOWN_SLOTS] = {
+    let mut table = [0u8; KNOWN_SLOTS];
+    let mut i = 0;
+    while i < KNOWN_NAMES.len() {
+        let mut slot = name_slot(KNOWN_NAMES[i].as_bytes());
+        while table[slot] != 0 {
+            slot = (slot + 1) % KNOWN_SLOTS;
+        }
+        table[slot] = i as u8 + 1;
+        i += 1;
+    }
+    table
+};
 
 /// The one-byte code of `name` (its index in [`KNOWN_NAMES`] plus one), when it is a
 /// known name.
-fn known_code(name: &str) -> Option<u8> {
-    let sorted = &*KNOWN_SORTED;
-    let at = sorted.binary_search_by(|(k, _)| (*k).cmp(name)).ok()?;
-    sorted.get(at).map(|(_, code)| *code)
+fn known_code(name: &[u8]) -> Option<u8> {
+    let mut slot = name_slot(name);
+    loop {
+        let code = *KNOWN_TABLE.get(slot)?;
+        if code == 0 {
+            return None;
+        }
+        if KNOWN_NAMES.get(usize::from(code) - 1).map(|k| k.as_bytes()) == Some(name) {
+            return Some(code);
+        }
+        slot = (slot + 1) % KNOWN_SLOTS;
+    }
 }
 
-/// Bytes a length takes, six bits to a byte.
-/// Encoded size of one line.
-fn line_size(name: &str, value: &str) -> usize {
-    let name_size = match known_code(name) {
+/// Longest name in [`KNOWN_NAMES`] (a name any longer is not one, in any case).
+const LONGEST_KNOWN: usize = {
+    let mut longest = 0;
+    let mut i = 0;
+    while i < KNOWN_NAMES.len() {
+        if KNOWN_NAMES[i].len() > longest {
+            longest = KNOWN_NAMES[i].len();
+        }
+        i += 1;
+    }
+    longest
+};
+
+const fn eq_ignore_ascii_case(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if !a[i].eq_ignore_ascii_case(&b[i]) {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Per code, the code of the first known name equal to it ignoring ASCII case: two codes
+/// name the same header exactly when their entries here are equal.
+const KNOWN_FOLDED: [u8; 128] = {
+    let mut folded = [0u8; 128];
+    let mut i = 0;
+    while i < KNOWN_NAMES.len() {
+        let mut j = 0;
+        while !eq_ignore_ascii_case(KNOWN_NAMES[i].as_bytes(), KNOWN_NAMES[j].as_bytes()) {
+            j += 1;
+        }
+        folded[i + 1] = j as u8 + 1;
+        i += 1;
+    }
+    folded
+};
+
+/// A header name to find, case-insensitively: lines with a known name are told apart by
+/// their code alone, without comparing text.
+struct NameQuery<'n> {
+    name: &'n str,
+    /// [`KNOWN_FOLDED`] of the name, when it is a known name in some case (0 otherwise).
+    folded: u8,
+}
+
+impl<'n> NameQuery<'n> {
+    fn new(name: &'n str) -> Self {
+        let bytes = name.as_bytes();
+        let code = if bytes.len() > LONGEST_KNOWN {
+            None
+        } else if !bytes.iter().any(u8::is_ascii_uppercase) {
+            known_code(bytes)
+        } else {
+            let mut lower = [0u8; LONGEST_KNOWN];
+            let lower = lower.get_mut(..bytes.len()).unwrap_or_default();
+            lower.copy_from_slice(bytes);
+            lower.make_ascii_lowercase();
+            known_code(lower)
+        };
+        // Every known name's lower-case form is a known name too.
+        let folded = code.map_or(0, |code| KNOWN_FOLDED[usize::from(code)]);
+        Self { name, folded }
+    }
+
+    /// The value of the line at `at` when its name is this one, and the offset of the
+    /// next line; `None` at the end of the lines.
+    #[inline]
+    fn at<'a>(&self, text: &'a str, at: usize) -> Option<(Option<&'a str>, usize)> {
+        let bytes = text.as_bytes();
+        let (hit, at) = match *bytes.get(at)? {
+            0 => return None,
+            LITERAL_NAME => {
+                let (len, start) = read_len(bytes, at + 1)?;
+                let end = start.checked_add(len)?;
+                let name = bytes.get(start..end)?;
+                (name.eq_ignore_ascii_case(self.name.as_bytes()), end)
+            }
+            code => (
+                self.folded != 0 && KNOWN_FOLDED.get(usize::from(code)) == Some(&self.folded),
+                at + 1,
+            ),
+        };
+        let (len, start) = read_len(bytes, at)?;
+        let end = start.checked_add(len)?;
+        match hit {
+            true => Some((Some(text.get(start..end)?), end)),
+            false => Some((None, end)),
+        }
+    }
+}
+
+/// The values of one header name in a [`HeaderList`], in wire order.
+struct Values<'a, 'n> {
+    text: &'a str,
+    query: NameQuery<'n>,
+    at: usize,
+}
+
+impl<'a> Iterator for Values<'a, '_> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        loop {
+            let (value, next) = self.query.at(self.text, self.at)?;
+            self.at = next;
+            if value.is_some() {
+                return value;
+            }
+        }
+    }
+}
+
+/// Encoded size of one line whose name has `code` ([`known_code`]).
+fn line_size(code: Option<u8>, name: &str, value: &str) -> usize {
+    let name_size = match code {
         Some(_) => 1,
         None => 1 + len_size(name.len()) + name.len(),
     };
     name_size + len_size(value.len()) + value.len()
 }
 
-/// Append one line: the name's code (or the literal name), the value's length, the value.
-fn encode_line(text: &mut String, name: &str, value: &str) {
-    match known_code(name) {
+/// Append one line whose name has `code` ([`known_code`]): the code (or the literal
+/// name), the value's length, the value.
+fn encode_line(text: &mut String, code: Option<u8>, name: &str, value: &str) {
+    match code {
         Some(code) => text.push(char::from(code)),
         None => {
             text.push(char::from(LITERAL_NAME));
@@ -246,6 +395,7 @@ fn encode_line(text: &mut String, name: &str, value: &str) {
     text.push_str(value);
 }
 
+/// Bytes a length takes, six bits to a byte.
 fn len_size(mut n: usize) -> usize {
     let mut size = 1;
     while n >= 0x40 {
@@ -270,9 +420,15 @@ fn push_len(out: &mut String, mut n: usize) {
 }
 
 /// Read a length written by [`push_len`] at `at`; returns it and the offset after it.
-fn read_len(bytes: &[u8], mut at: usize) -> Option<(usize, usize)> {
-    let mut n = 0usize;
-    let mut shift = 0u32;
+#[inline(always)]
+fn read_len(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
+    let b = *bytes.get(at)?;
+    if b & 0x40 == 0 {
+        return Some((usize::from(b), at + 1));
+    }
+    let mut n = usize::from(b & 0x3f);
+    let mut shift = 6u32;
+    let mut at = at + 1;
     loop {
         let b = *bytes.get(at)?;
         at += 1;
@@ -284,19 +440,40 @@ fn read_len(bytes: &[u8], mut at: usize) -> Option<(usize, usize)> {
     }
 }
 
+/// The offset just past the line starting at byte `at` of an encoded list; `None` at the
+/// end of the lines.
+#[inline]
+fn skip_line(bytes: &[u8], at: usize) -> Option<usize> {
+    let at = match *bytes.get(at)? {
+        0 => return None,
+        LITERAL_NAME => {
+            let (len, start) = read_len(bytes, at + 1)?;
+            start.checked_add(len)?
+        }
+        _ => at + 1,
+    };
+    let (len, start) = read_len(bytes, at)?;
+    let end = start.checked_add(len)?;
+    (end <= bytes.len()).then_some(end)
+}
+
 impl HeaderList {
     /// Every value of `name` (case-insensitive), in wire order.
     pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.iter()
-            .filter(move |h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value)
+        self.values(name)
     }
 
     /// The first value of `name` (case-insensitive).
     pub fn first(&self, name: &str) -> Option<&str> {
-        self.iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value)
+        self.values(name).next()
+    }
+
+    fn values<'a, 'n>(&'a self, name: &'n str) -> Values<'a, 'n> {
+        Values {
+            text: &self.buf,
+            query: NameQuery::new(name),
+            at: 0,
+        }
     }
 
     /// The Fetch standard's "get": all values of `name` joined with `", "`, or `None` when
@@ -312,20 +489,18 @@ impl HeaderList {
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        self.iter().any(|h| h.name.eq_ignore_ascii_case(name))
+        self.values(name).next().is_some()
     }
 
     /// Append a line.
     pub fn push(&mut self, name: impl AsRef<str>, value: impl AsRef<str>) {
         let (name, value) = (name.as_ref(), value.as_ref());
-        let size = line_size(name, value);
-        let used = self.used();
-        // The buffer as a string of exactly the bytes in use, with room for this line.
+        let code = known_code(name.as_bytes());
         let mut text = std::mem::take(&mut self.buf).into_string();
-        text.truncate(used);
-        text.reserve(size);
-        encode_line(&mut text, name, value);
-        self.set_buf(text);
+        text.reserve_exact(line_size(code, name, value));
+        encode_line(&mut text, code, name, value);
+        // Exact already, unless the allocator gave more than was asked for.
+        self.buf = text.into_boxed_str();
     }
 
     /// A list of header lines as read from the wire, built in one pass: each value is kept
@@ -337,22 +512,21 @@ impl HeaderList {
     ) -> Self {
         let mut buf = String::with_capacity(text.saturating_add(64));
         for (name, value) in lines {
+            let code = known_code(name.as_bytes());
             match std::str::from_utf8(value) {
-                Ok(value) => encode_line(&mut buf, name, value),
-                Err(_) => encode_line(&mut buf, name, &decode_header_bytes(value)),
+                Ok(value) => encode_line(&mut buf, code, name, value),
+                Err(_) => encode_line(&mut buf, code, name, &decode_header_bytes(value)),
             }
         }
-        Self {
-            buf: buf.into_boxed_str(),
-        }
-    }
-
-    /// Keep `text` (the lines) as the buffer, its spare capacity included as NUL bytes,
-    /// so the next push need not grow it.
-    fn set_buf(&mut self, mut text: String) {
-        let room = text.capacity() - text.len();
-        text.extend(std::iter::repeat_n('\0', room));
-        self.buf = text.into_boxed_str();
+        // Known names take a byte, so the lines are shorter than `text`: a copy into an
+        // exact buffer rather than a shrink in place, so that the whole sized buffer goes
+        // back to the allocator (where the next head takes it again) instead of leaving an
+        // odd-sized remnant beside a record that stays.
+        let buf = match buf.capacity() > buf.len() {
+            true => Box::from(buf.as_str()),
+            false => buf.into_boxed_str(),
+        };
+        Self { buf }
     }
 
     /// A header line from the wire: the value is kept as [`decode_header_bytes`] would
@@ -364,15 +538,11 @@ impl HeaderList {
         }
     }
 
-    /// An empty list with room for `lines` lines of `text` bytes in all.
+    /// An empty list for `lines` lines of `text` bytes in all. The sizes are a hint that is
+    /// not needed: the list grows exactly, line by line (see the type's notes).
     pub fn with_capacity(lines: usize, text: usize) -> Self {
-        let mut list = Self::default();
-        if lines > 0 || text > 0 {
-            // A line takes its text plus a code and a length or two.
-            let room = text.saturating_add(lines.saturating_mul(4));
-            list.set_buf(String::with_capacity(room));
-        }
-        list
+        let _ = (lines, text);
+        Self::default()
     }
 
     /// The line starting at byte `at`, and the offset of the next one; `None` at the end
@@ -401,23 +571,11 @@ impl HeaderList {
         ))
     }
 
-    /// Bytes in use: the offset just past the last line.
-    fn used(&self) -> usize {
-        // Spare room is NUL bytes at the end: a buffer that does not end in one has none.
-        if !self.buf.ends_with('\0') {
-            return self.buf.len();
-        }
-        let mut at = 0;
-        while let Some((_, next)) = self.line_at(at) {
-            at = next;
-        }
-        at
-    }
-
     /// Number of lines from byte `at` to the end.
     fn count_from(&self, mut at: usize) -> usize {
+        let bytes = self.buf.as_bytes();
         let mut n = 0;
-        while let Some((_, next)) = self.line_at(at) {
+        while let Some(next) = skip_line(bytes, at) {
             at = next;
             n += 1;
         }
@@ -426,8 +584,9 @@ impl HeaderList {
 
     /// Byte offset of line `index`, scanning from line `from` at byte `at`.
     fn offset_of(&self, mut from: usize, mut at: usize, index: usize) -> Option<usize> {
+        let bytes = self.buf.as_bytes();
         while from < index {
-            at = self.line_at(at)?.1;
+            at = skip_line(bytes, at)?;
             from += 1;
         }
         Some(at)
@@ -456,31 +615,15 @@ impl HeaderList {
         self.line_at(0).is_none()
     }
 
-    /// Release spare capacity (the store calls this once an exchange is complete).
-    pub fn shrink_to_fit(&mut self) {
-        let used = self.used();
-        if used < self.buf.len() {
-            // A copy rather than a shrink in place: the whole spare buffer goes back to
-            // the allocator, where the next list of the same shape takes it again, instead
-            // of leaving an odd-sized remnant beside a record that stays.
-            self.buf = self.buf.get(..used).map(Box::from).unwrap_or_default();
-        }
-    }
+    /// Release spare capacity: a list holds none (see the type's notes), so there is
+    /// nothing to do. Kept for callers that build records generically.
+    pub fn shrink_to_fit(&mut self) {}
 
     /// Heap bytes held (for the store's accounting and the memory benchmark).
     pub fn heap_bytes(&self) -> usize {
         self.buf.len()
     }
 }
-
-impl PartialEq for HeaderList {
-    fn eq(&self, other: &Self) -> bool {
-        // A list's encoding follows from its lines alone, so equal lines are equal bytes.
-        self.buf.get(..self.used()) == other.buf.get(..other.used())
-    }
-}
-
-impl Eq for HeaderList {}
 
 /// Iterator over a [`HeaderList`]'s lines in wire order.
 #[derive(Debug, Clone)]
@@ -1130,11 +1273,18 @@ mod tests {
         sorted.dedup();
         assert_eq!(sorted.len(), KNOWN_NAMES.len());
         for (i, name) in KNOWN_NAMES.iter().enumerate() {
-            assert_eq!(known_code(name), Some(i as u8 + 1));
+            assert_eq!(known_code(name.as_bytes()), Some(i as u8 + 1));
+            // Lookups by name in any case rely on every lower-case form being known.
+            assert!(
+                known_code(name.to_ascii_lowercase().as_bytes()).is_some(),
+                "{name}"
+            );
+            assert!(name.len() <= LONGEST_KNOWN);
             assert!(name.is_ascii() && !name.is_empty());
         }
-        assert_eq!(known_code("Content-type"), None);
-        assert_eq!(known_code("x-unknown"), None);
+        assert_eq!(known_code(b"Content-type"), None);
+        assert_eq!(known_code(b"x-unknown"), None);
+        assert_eq!(known_code(b""), None);
     }
 
     #[test]
@@ -1227,34 +1377,36 @@ mod tests {
     }
 
     #[test]
-    fn spare_room_does_not_change_what_a_list_is() {
+    fn a_list_holds_exactly_its_lines_however_it_was_built() {
         let want: Vec<(String, String)> = (0..40)
             .map(|i| (format!("x-{i}"), format!("value {i}")))
             .collect();
         let plain = build(&want);
-        let mut roomy = HeaderList::with_capacity(100, 10_000);
+        let mut sized = HeaderList::with_capacity(100, 10_000);
         for (n, v) in &want {
-            roomy.push_bytes(n, v.as_bytes());
+            sized.push_bytes(n, v.as_bytes());
         }
-        assert!(roomy.heap_bytes() > plain.heap_bytes());
-        assert_eq!(roomy, plain);
-        assert_eq!(roomy.clone(), plain);
-        roomy.shrink_to_fit();
-        assert_eq!(roomy, plain);
-        assert_eq!(roomy.heap_bytes(), {
-            let mut p = plain.clone();
-            p.shrink_to_fit();
-            p.heap_bytes()
-        });
-        // Pushing after a shrink grows the buffer again.
-        roomy.push("accept", "*/*");
+        let exact: usize = want
+            .iter()
+            .map(|(n, v)| 1 + len_size(n.len()) + n.len() + len_size(v.len()) + v.len())
+            .sum();
+        assert_eq!(plain.heap_bytes(), exact);
+        assert_eq!(sized.heap_bytes(), exact);
+        assert_eq!(sized, plain);
+        assert_eq!(sized.clone(), plain);
+        sized.shrink_to_fit();
+        assert_eq!(sized, plain);
+        assert_eq!(sized.heap_bytes(), exact);
+        // Pushing after a shrink goes on growing the buffer.
+        sized.push("accept", "*/*");
         let mut longer = want.clone();
         longer.push(("accept".to_owned(), "*/*".to_owned()));
-        check(&roomy, &longer);
-        assert_ne!(roomy, plain);
+        check(&sized, &longer);
+        assert_eq!(sized.heap_bytes(), exact + 5);
+        assert_ne!(sized, plain);
         let mut other_value = build(&want);
         other_value.push("accept", "*/+");
-        assert_ne!(roomy, other_value);
+        assert_ne!(sized, other_value);
     }
 
     #[test]
@@ -1416,11 +1568,17 @@ mod tests {
         ];
         let text = lines.iter().map(|(n, v)| n.len() + v.len()).sum();
         let built = HeaderList::from_wire(lines.iter().copied(), text);
+        let mut exact = built.clone();
+        exact.shrink_to_fit();
+        assert_eq!(exact.heap_bytes(), built.heap_bytes());
         let mut pushed = HeaderList::default();
         for (n, v) in &lines {
             pushed.push_bytes(n, v);
         }
         assert_eq!(built, pushed);
+        // Both hold exactly their lines.
+        assert_eq!(built.heap_bytes(), pushed.heap_bytes());
+        assert!(built.heap_bytes() < text);
         assert_eq!(built.len(), 5);
         assert_eq!(built.first("x-latin"), Some("caf\u{e9}"));
         assert_eq!(built.first("x-empty"), Some(""));
