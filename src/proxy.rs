@@ -248,6 +248,23 @@ impl ConnCtx {
         }
     }
 
+    /// Start recording an exchange on this connection: `request` is its head, `started`
+    /// when it arrived.
+    pub(crate) fn start_exchange(
+        &self,
+        request: crate::capture::exchange::RequestRecord,
+        started: std::time::Instant,
+    ) -> Arc<recorder::InFlight> {
+        let exchange = crate::capture::exchange::Exchange {
+            connection_id: self.id,
+            started: chrono::Utc::now(),
+            request,
+            client_addr: Some(self.client_label.clone()),
+            ..Default::default()
+        };
+        recorder::InFlight::new(self.shared.store.clone(), exchange, started)
+    }
+
     pub(crate) fn event(&self, kind: EventKind, host: Option<String>, message: String) {
         self.shared
             .store

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::Utc;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper::body::Incoming;
@@ -16,7 +15,7 @@ use super::recorder::{client_fault, ClientBody, InFlight, ProxyBody, RecordingBo
 use super::upstream::UpstreamInfo;
 use super::{connect, fault, websocket, ConnCtx, Target};
 use crate::capture::exchange::{
-    decode_header_bytes, Body, Exchange, HeaderList, RequestRecord, ResponseRecord,
+    decode_header_bytes, Body, HeaderList, RequestRecord, ResponseRecord,
 };
 
 /// Why a request aimed at corscope itself is refused.
@@ -33,14 +32,7 @@ pub(crate) async fn handle(mut req: Request<Incoming>, ctx: Arc<ConnCtx>) -> Res
     // The guard has read the wire head already: the record takes it over.
     let wire = req.extensions_mut().remove::<super::wire::WireHead>();
     let record = record_with_wire(&req, &ctx, wire);
-    let exchange = Exchange {
-        connection_id: ctx.id,
-        started: Utc::now(),
-        request: record,
-        client_addr: Some(ctx.client_label.clone()),
-        ..Exchange::default()
-    };
-    let inflight = InFlight::new(ctx.shared.store.clone(), exchange, started);
+    let inflight = ctx.start_exchange(record, started);
     let uri = match upstream_uri(&req, &ctx.target) {
         Ok(uri) => uri,
         Err(reason) => {

@@ -7,7 +7,6 @@
 
 use std::time::Instant;
 
-use chrono::Utc;
 use http::header::{self, HeaderValue};
 use http::uri::{Authority, Scheme};
 use http::{Method, Request, Response, StatusCode};
@@ -15,11 +14,11 @@ use hyper::body::Incoming;
 
 use super::auth::{self, AuthCheck};
 use super::forward::{display_url, own_response, request_record, version_str};
-use super::recorder::{InFlight, ProxyBody};
+use super::recorder::ProxyBody;
 use super::wire::WireHead;
 use super::{ConnCtx, Target};
 use crate::capture::event::EventKind;
-use crate::capture::exchange::{Body, Exchange, HeaderList, HeaderRef, RequestRecord};
+use crate::capture::exchange::{Body, HeaderList, HeaderRef, RequestRecord};
 
 /// The answer to `req` when it must not go further, `None` when it may.
 pub(crate) fn check(req: &Request<Incoming>, ctx: &ConnCtx) -> Option<Response<ProxyBody>> {
@@ -196,14 +195,7 @@ pub(crate) fn refuse(
     status: StatusCode,
     reason: String,
 ) -> Response<ProxyBody> {
-    let exchange = Exchange {
-        connection_id: ctx.id,
-        started: Utc::now(),
-        request,
-        client_addr: Some(ctx.client_label.clone()),
-        ..Exchange::default()
-    };
-    let inflight = InFlight::new(ctx.shared.store.clone(), exchange, Instant::now());
+    let inflight = ctx.start_exchange(request, Instant::now());
     inflight.request_without_body();
     own_response(&inflight, status, reason)
 }

@@ -26,7 +26,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
-use chrono::Utc;
+
 use http::StatusCode;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
@@ -36,7 +36,7 @@ use super::upstream::{ConnectError, Stream, UpstreamInfo};
 use super::wire::{chunk_size, head_end, MAX_HEAD_BYTES};
 use super::{ConnCtx, Target, MAX_IDLE_UPSTREAM_PER_HOST, UPSTREAM_IDLE_TIMEOUT};
 use crate::capture::event::EventKind;
-use crate::capture::exchange::{decode_header_bytes, Exchange, HeaderList, RequestRecord};
+use crate::capture::exchange::{decode_header_bytes, HeaderList, RequestRecord};
 use crate::capture::exchange::{intern, ResponseRecord};
 
 /// Header lines per request head the relay parses; a head with more goes to hyper, which
@@ -570,14 +570,7 @@ where
         close,
         head,
     } = parsed;
-    let exchange = Exchange {
-        connection_id: ctx.id,
-        started: Utc::now(),
-        request: record,
-        client_addr: Some(ctx.client_label.clone()),
-        ..Exchange::default()
-    };
-    let inflight = InFlight::new(ctx.shared.store.clone(), exchange, started);
+    let inflight = ctx.start_exchange(record, started);
 
     // The request body: what has arrived goes out with the head.
     let mut request_body = Capture::new(config.max_body_capture, body_len);
