@@ -325,21 +325,24 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
         .filter(|t| !t.is_empty())
 }
 
+/// Hop-by-hop header names (RFC 9110 §7.6.1) and proxy credentials: they describe one
+/// connection and are never forwarded as they are (`TE: trailers` excepted).
+pub(crate) const HOP: &[&str] = &[
+    "connection",
+    "transfer-encoding",
+    "trailer",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "keep-alive",
+    "proxy-connection",
+    "upgrade",
+    "te",
+];
+
 /// Remove hop-by-hop headers (RFC 9110 §7.6.1): they describe one connection, not the
 /// message. For an upgrade, `Connection: upgrade` and `Upgrade` must reach the upstream.
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     // Most messages carry none (or only `Connection`): one pass over the names decides.
-    const HOP: &[&str] = &[
-        "connection",
-        "transfer-encoding",
-        "trailer",
-        "proxy-authorization",
-        "proxy-authenticate",
-        "keep-alive",
-        "proxy-connection",
-        "upgrade",
-        "te",
-    ];
     if !keep_upgrade && !headers.keys().any(|name| HOP.contains(&name.as_str())) {
         return;
     }

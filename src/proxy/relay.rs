@@ -30,10 +30,10 @@ use bytes::{Buf, BytesMut};
 use http::StatusCode;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
-use super::forward::record_own_response;
+use super::forward::{record_own_response, HOP};
 use super::recorder::{captured_body, ClientBodyError, InFlight, Side, Stalled};
 use super::upstream::{ConnectError, Stream, UpstreamInfo};
-use super::wire::{chunk_size, head_end, MAX_HEAD_BYTES};
+use super::wire::{chunk_size, digits, head_end, MAX_HEAD_BYTES};
 use super::{ConnCtx, Target, MAX_IDLE_UPSTREAM_PER_HOST, UPSTREAM_IDLE_TIMEOUT};
 use crate::capture::event::EventKind;
 use crate::capture::exchange::{decode_header_bytes, HeaderList, RequestRecord};
@@ -480,13 +480,8 @@ fn bare(host: &str) -> &str {
 
 /// A decimal length as hyper reads it: digits only, surrounding blanks allowed.
 fn decimal(value: &[u8]) -> Option<u64> {
-    let value = std::str::from_utf8(value)
-        .ok()?
-        .trim_matches(|c| c == ' ' || c == '\t');
-    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    value.parse().ok()
+    let value = std::str::from_utf8(value).ok()?;
+    digits(value.trim_matches(|c| c == ' ' || c == '\t'))
 }
 
 /// The comma-separated tokens of a header value.
@@ -498,19 +493,8 @@ fn tokens(value: &[u8]) -> impl Iterator<Item = &str> {
         .filter(|t| !t.is_empty())
 }
 
-/// Hop-by-hop headers (RFC 9110 §7.6.1) and proxy credentials: they describe one
-/// connection and are not forwarded. `TE: trailers` is end-to-end in practice.
+/// A header the relay does not forward ([`HOP`]; `TE: trailers` is end-to-end in practice).
 fn is_hop_by_hop(name: &str, value: &[u8]) -> bool {
-    const HOP: &[&str] = &[
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authorization",
-        "proxy-authenticate",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    ];
     if name.eq_ignore_ascii_case("te") {
         return !value.eq_ignore_ascii_case(b"trailers");
     }
@@ -756,8 +740,7 @@ async fn connect(key: &Key, ctx: &ConnCtx) -> Result<Upstream, ConnectError> {
 }
 
 async fn send(up: &mut Upstream, bytes: &[u8]) -> std::io::Result<()> {
-    up.stream.write_all(bytes).await?;
-    up.stream.flush().await
+    write_all(&mut up.stream, bytes).await
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -332,7 +332,7 @@ fn framing(headers: &HeaderList) -> Result<State, String> {
 }
 
 /// A decimal length as hyper reads it: digits only (no sign, no list).
-fn digits(value: &str) -> Option<u64> {
+pub(crate) fn digits(value: &str) -> Option<u64> {
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
