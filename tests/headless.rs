@@ -128,7 +128,16 @@ async fn headless_writes_one_json_line_per_exchange_and_exits_cleanly_on_sigterm
     assert_eq!(event["host"], "127.0.0.1");
     let lines: Vec<&serde_json::Value> = all.iter().filter(|v| v["type"] == "exchange").collect();
     assert_eq!(lines.len(), 3, "{stdout}");
-    let get = lines[0];
+    // Lines come in the order exchanges complete; an exchange is recorded just after the
+    // client has its response, so the next request (on another connection) may finish
+    // first. Each is found by what it was.
+    let find = |method: &str, status: u16| {
+        *lines
+            .iter()
+            .find(|v| v["request"]["method"] == method && v["response"]["status"] == status)
+            .unwrap_or_else(|| panic!("no {method} answered {status}: {stdout}"))
+    };
+    let get = find("GET", 200);
     for key in [
         "id",
         "connection_id",
@@ -161,12 +170,12 @@ async fn headless_writes_one_json_line_per_exchange_and_exits_cleanly_on_sigterm
     assert!(get["timings"]["wait"].is_number());
     chrono::DateTime::parse_from_rfc3339(get["started"].as_str().unwrap()).unwrap();
 
-    let patch = lines[1];
+    let patch = find("patch", 200);
     assert_eq!(patch["request"]["method"], "patch");
     assert_eq!(patch["request"]["body_size"], 5);
     assert_eq!(patch["response"]["body_size"], 5);
 
-    let failed = lines[2];
+    let failed = find("GET", 502);
     assert_eq!(failed["response"]["status"], 502);
     assert!(failed["error"].as_str().unwrap().contains("refused"));
 }
