@@ -180,5 +180,80 @@ fn big_file(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, evaluations, big_file);
+/// The store's default cap on exchanges held.
+const STORE_CAP: u64 = 100_000;
+
+/// A preflight as a load generator sends it (no actual request follows), and its 204.
+fn lone_preflight(id: u64, ms: i64) -> Exchange {
+    let mut pf = Exchange {
+        id,
+        started: Utc.timestamp_millis_opt(ms).unwrap(),
+        ..Exchange::default()
+    };
+    pf.request.method = "OPTIONS".into();
+    pf.request.url = "http://127.0.0.1:28080/preflight".into();
+    pf.request.headers = hl(&[
+        ("host", "127.0.0.1:28080"),
+        ("user-agent", "oha/1.14.0"),
+        ("accept", "*/*"),
+        ("origin", "http://localhost:5173"),
+        ("access-control-request-method", "PUT"),
+        ("access-control-request-headers", "content-type"),
+    ]);
+    pf.response = Some(ResponseRecord {
+        status: 204,
+        headers: hl(&[
+            ("Server", "nginx/1.22.1"),
+            ("Date", "Sat, 05 Dec 2026 06:00:00 GMT"),
+            ("Connection", "keep-alive"),
+            ("Access-Control-Allow-Origin", "http://localhost:5173"),
+            ("Access-Control-Allow-Methods", "GET, PUT"),
+            ("Access-Control-Allow-Headers", "content-type"),
+            ("Access-Control-Max-Age", "600"),
+        ]),
+        ..ResponseRecord::default()
+    });
+    pf
+}
+
+/// The live follower's work per exchange: a session with released state, fed one exchange
+/// at a time with the clock moving 20,000 exchanges a second, each preflight settled after
+/// its wait, and (as the follower does after each batch it reads) told every 16 exchanges
+/// which ones a store capped at 100,000 evicted.
+fn live_session(c: &mut Criterion) {
+    let mut g = c.benchmark_group("live session");
+    g.throughput(Throughput::Elements(1));
+    let mut cfg = cors::Config::new(Profile::Chrome);
+    cfg.release_settled = true;
+    let base = 1_764_000_000_000i64;
+    for (name, plain) in [("lone preflight", false), ("plain GET", true)] {
+        g.bench_function(name, |b| {
+            let mut session = cors::Session::new(cfg);
+            let mut id = 0u64;
+            let mut template = lone_preflight(0, base);
+            if plain {
+                template.request.method = "GET".into();
+                template.request.url = "http://127.0.0.1:28080/1k".into();
+                template.request.headers =
+                    hl(&[("host", "127.0.0.1:28080"), ("user-agent", "oha/1.14.0")]);
+            }
+            b.iter(|| {
+                id += 1;
+                let ms = base + (id / 20) as i64;
+                let mut ex = template.clone();
+                ex.id = id;
+                ex.started = Utc.timestamp_millis_opt(ms).unwrap();
+                let mut n = session.tick(ms).len();
+                n += session.push(&ex).len();
+                if id.is_multiple_of(16) {
+                    n += session.forget_before(id.saturating_sub(STORE_CAP)).len();
+                }
+                n
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, evaluations, live_session, big_file);
 criterion_main!(benches);

@@ -905,7 +905,7 @@ fn incremental(exchanges: &[Exchange], cfg: Config, ticks: &[u8]) -> Vec<Verdict
     let mut order: Vec<&Exchange> = exchanges.iter().collect();
     order.sort_by_key(|e| (e.started_ms(), e.id));
     let mut session = Session::new(cfg);
-    let mut latest: HashMap<u64, Verdict> = HashMap::new();
+    let mut latest: HashMap<u64, Arc<Verdict>> = HashMap::new();
     let mut ticks = ticks.iter();
     let mut last = i64::MIN;
     for ex in order {
@@ -930,7 +930,7 @@ fn incremental(exchanges: &[Exchange], cfg: Config, ticks: &[u8]) -> Vec<Verdict
     }
     for v in session.verdicts() {
         assert_eq!(
-            latest.get(&v.exchange),
+            latest.get(&v.exchange).map(|l| &**l),
             Some(v),
             "stale report for {}",
             v.exchange

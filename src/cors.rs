@@ -55,7 +55,11 @@ pub fn analyze_with(exchanges: &[Exchange], cfg: Config) -> Vec<Verdict> {
 /// this is exactly the verdict a session gives it, so holders of many verdicts may keep
 /// only the exchange and recompute such a verdict when it is asked for.
 pub fn judge_alone(ex: &Exchange, cfg: Config) -> Option<Verdict> {
-    Session::new(cfg).push(ex).into_iter().next()
+    Session::new(cfg)
+        .push(ex)
+        .into_iter()
+        .next()
+        .map(std::sync::Arc::unwrap_or_clone)
 }
 
 /// The result of [`evaluate`]: each check that applied, and how it went.

@@ -81,7 +81,7 @@ struct Inner {
 
 impl Inner {
     /// Record `v` as the verdict of its exchange.
-    fn insert(&mut self, v: Verdict) {
+    fn insert(&mut self, v: Arc<Verdict>) {
         let id = v.exchange;
         self.judged = if self.judged.is_empty() {
             id..id + 1
@@ -188,8 +188,8 @@ impl Verdicts {
         cfg
     }
 
-    fn kept(v: Verdict) -> Option<Arc<Verdict>> {
-        (!v.stands_alone()).then(|| Arc::new(v))
+    fn kept(v: Arc<Verdict>) -> Option<Arc<Verdict>> {
+        (!v.stands_alone()).then_some(v)
     }
 
     /// Verdict changes with sequence ≥ `cursor` (start with 1), at most `max`.
@@ -267,7 +267,7 @@ impl Verdicts {
         self.lock().held()
     }
 
-    fn record(&self, verdicts: Vec<Verdict>, evict_below: ExchangeId) {
+    fn record(&self, verdicts: Vec<Arc<Verdict>>, evict_below: ExchangeId) {
         let changed = !verdicts.is_empty();
         {
             let mut inner = self.lock();
@@ -277,7 +277,7 @@ impl Verdicts {
             for v in verdicts {
                 if v.exchange < evict_below {
                     // Judged (or settled) after the store evicted it.
-                    inner.keep_evicted(Arc::new(v));
+                    inner.keep_evicted(v);
                     continue;
                 }
                 inner.changes.push_back(v.exchange);
@@ -296,7 +296,7 @@ impl Verdicts {
 
     /// Every held verdict recomputed (a profile switch): evicted exchanges cannot be judged
     /// again, so their blocked verdicts go too.
-    fn replace_all(&self, verdicts: Vec<Verdict>) {
+    fn replace_all(&self, verdicts: Vec<Arc<Verdict>>) {
         {
             let mut inner = self.lock();
             inner.evicted_blocked.clear();
@@ -431,14 +431,14 @@ mod tests {
         let verdicts = Verdicts::new(Profile::Chrome);
         verdicts.lock().store = Some(store.clone());
         let judge = |id: ExchangeId| {
-            cors::judge_alone(&store.get(id).unwrap(), verdicts.engine_config()).unwrap()
+            Arc::new(cors::judge_alone(&store.get(id).unwrap(), verdicts.engine_config()).unwrap())
         };
         let origin = ("Origin", "http://app.test");
         let plain: Vec<ExchangeId> = (0..5)
             .map(|_| store.push(ex("GET", &[], &[], 200)))
             .collect();
         let cors_id = store.push(ex("GET", &[origin], &[], 200));
-        let mut batch: Vec<Verdict> = plain.iter().map(|&id| judge(id)).collect();
+        let mut batch: Vec<Arc<Verdict>> = plain.iter().map(|&id| judge(id)).collect();
         batch.push(judge(cors_id));
         verdicts.record(batch, store.first_id());
         assert_eq!(verdicts.held(), 6);
@@ -473,7 +473,7 @@ mod tests {
         let verdicts = Verdicts::new(Profile::Chrome);
         verdicts.lock().store = Some(store.clone());
         let judge = |id: ExchangeId| {
-            cors::judge_alone(&store.get(id).unwrap(), verdicts.engine_config()).unwrap()
+            Arc::new(cors::judge_alone(&store.get(id).unwrap(), verdicts.engine_config()).unwrap())
         };
         let first = store.push(ex("GET", &[], &[], 200));
         verdicts.record(vec![judge(first)], store.first_id());
@@ -482,7 +482,7 @@ mod tests {
             .map(|_| store.push(ex("GET", &[], &[], 200)))
             .collect();
         assert_eq!(store.first_id(), 3);
-        let read: Vec<Verdict> = ids.iter().skip(1).map(|&id| judge(id)).collect();
+        let read: Vec<Arc<Verdict>> = ids.iter().skip(1).map(|&id| judge(id)).collect();
         verdicts.record(read, store.first_id());
         assert_eq!(verdicts.held(), 3);
         assert!(verdicts.get(first).is_none());

@@ -6,6 +6,7 @@ use corscope::cors::{self, Config, Profile, Session, Verdict};
 use corscope::har::import::import_slice;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 fn fixture(name: &str) -> Vec<corscope::capture::Exchange> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -16,7 +17,7 @@ fn fixture(name: &str) -> Vec<corscope::capture::Exchange> {
 
 fn incremental(exs: &[corscope::capture::Exchange], profile: Profile) -> Vec<Verdict> {
     let mut s = Session::new(Config::new(profile));
-    let mut latest: HashMap<u64, Verdict> = HashMap::new();
+    let mut latest: HashMap<u64, Arc<Verdict>> = HashMap::new();
     for ex in exs {
         for v in s.tick(ex.started_ms()) {
             latest.insert(v.exchange, v);
@@ -31,7 +32,7 @@ fn incremental(exs: &[corscope::capture::Exchange], profile: Profile) -> Vec<Ver
     // What was reported through push/tick/finish must equal the session's final state.
     for v in s.verdicts() {
         assert_eq!(
-            latest.get(&v.exchange),
+            latest.get(&v.exchange).map(|l| &**l),
             Some(v),
             "stale report for {}",
             v.exchange
@@ -97,7 +98,7 @@ fn releasing_settled_state_changes_no_verdict() {
             let mut cfg = Config::new(profile);
             cfg.release_settled = true;
             let mut s = Session::new(cfg);
-            let mut latest: HashMap<u64, Verdict> = HashMap::new();
+            let mut latest: HashMap<u64, Arc<Verdict>> = HashMap::new();
             for ex in &ordered {
                 latest.extend(s.tick(ex.started_ms()).into_iter().map(|v| (v.exchange, v)));
                 latest.extend(s.push(ex).into_iter().map(|v| (v.exchange, v)));
@@ -105,7 +106,11 @@ fn releasing_settled_state_changes_no_verdict() {
             latest.extend(s.finish().into_iter().map(|v| (v.exchange, v)));
             assert_eq!(latest.len(), batch.len(), "{name}");
             for b in &batch {
-                assert_eq!(latest.get(&b.exchange), Some(b), "{name} {profile:?}");
+                assert_eq!(
+                    latest.get(&b.exchange).map(|l| &**l),
+                    Some(b),
+                    "{name} {profile:?}"
+                );
             }
         }
     }
@@ -202,7 +207,7 @@ fn forgetting_evicted_exchanges_bounds_the_session_and_keeps_other_verdicts() {
             .collect();
         for lag in [1usize, 2, 5, 20] {
             let mut s = Session::new(Config::new(Profile::Chrome));
-            let mut latest: HashMap<u64, Verdict> = HashMap::new();
+            let mut latest: HashMap<u64, Arc<Verdict>> = HashMap::new();
             for (i, ex) in exs.iter().enumerate() {
                 let mut out = s.tick(ex.started_ms());
                 out.extend(s.push(ex));
@@ -231,7 +236,7 @@ fn forgetting_evicted_exchanges_bounds_the_session_and_keeps_other_verdicts() {
                     && b.role != Some(Role::Preflight)
                     && !linked.contains(&ex.id);
                 if alone {
-                    assert_eq!(&latest[&ex.id], b, "{name} lag {lag}: entry {}", ex.id);
+                    assert_eq!(&*latest[&ex.id], b, "{name} lag {lag}: entry {}", ex.id);
                     compared += 1;
                 }
             }

@@ -24,6 +24,7 @@ use crate::cors::verdict::{
     PreflightUse, RedirectInfo, Stage, Verdict,
 };
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// How long, by default, a preflight waits for its actual request before the engine calls
 /// it blocked. Browsers send the actual request right after a passing preflight; 2 s covers
@@ -112,6 +113,34 @@ struct Node {
     settled: bool,
 }
 
+/// What the verdict of a lone preflight (no actual request paired with it, no redirect
+/// before it, a response received) depends on, besides its exchange id.
+#[derive(Debug, PartialEq)]
+struct LoneKey {
+    kind: Kind,
+    method: String,
+    url: String,
+    origin: Option<String>,
+    resource: &'static str,
+    acrm: String,
+    /// The requested header names in the order they are checked (learned order included).
+    order: Vec<String>,
+    status: u16,
+    response: HeaderList,
+    settled: bool,
+    /// Whether another preflight's actual request went out ([`Session::repeated`]).
+    repeated: bool,
+}
+
+/// The last lone preflight judged and its verdict. Pages and load generators repeat the
+/// same preflight many times a second; each is judged twice (pending, then settled), and
+/// a repeat with the same inputs gets the same verdict but for its id.
+#[derive(Debug)]
+struct LoneMemo {
+    key: LoneKey,
+    verdict: Verdict,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct CacheEntry {
     preflight: usize,
@@ -126,11 +155,12 @@ struct CacheEntry {
 pub struct Session {
     cfg: Config,
     nodes: Slots<Node>,
-    verdicts: Slots<Verdict>,
-    open_preflights: HashMap<String, Vec<usize>>,
+    /// Shared with whoever the verdicts are handed to, so handing one out copies nothing.
+    verdicts: Slots<Arc<Verdict>>,
+    open_preflights: HashMap<String, Positions>,
     cache: HashMap<String, Vec<CacheEntry>>,
-    redirects: HashMap<String, Vec<usize>>,
-    actuals: HashMap<String, Vec<usize>>,
+    redirects: HashMap<String, Positions>,
+    actuals: HashMap<String, Positions>,
     echoes: HashMap<String, Vec<String>>,
     /// Nodes waiting for a follow-up, by (start, position): settling by the clock takes the
     /// due ones from the front instead of walking every waiting node on every tick.
@@ -144,6 +174,20 @@ pub struct Session {
     held_back: Vec<usize>,
     /// Clock of the last sweep of the indexes.
     last_sweep: i64,
+    /// See [`LoneMemo`]: one for pending verdicts, one for settled ones.
+    lone: [Option<Box<LoneMemo>>; 2],
+    /// False only in tests that check the memo changes nothing.
+    memo: bool,
+}
+
+/// Node positions listed under one URL, in push order (ascending): forgetting the oldest
+/// takes them from the front.
+type Positions = std::collections::VecDeque<usize>;
+
+/// Drop the positions below `cut` from the front of `list`.
+fn drop_front(list: &mut Positions, cut: usize) {
+    let below = list.partition_point(|&i| i < cut);
+    list.drain(..below);
 }
 
 /// How often (ms of the session's clock) stale index entries are swept out.
@@ -293,6 +337,8 @@ impl Session {
             release_scan: 0,
             held_back: Vec::new(),
             last_sweep: i64::MIN,
+            lone: [None, None],
+            memo: true,
         }
     }
 
@@ -303,17 +349,21 @@ impl Session {
 
     /// Every verdict held, in push order: all of them, unless `release_settled` is set.
     pub fn verdicts(&self) -> impl Iterator<Item = &Verdict> {
-        self.verdicts.iter()
+        self.verdicts.iter().map(|v| &**v)
     }
 
     /// Take the held verdicts out, in push order.
     pub fn into_verdicts(self) -> Vec<Verdict> {
-        self.verdicts.into_vec()
+        self.verdicts
+            .into_vec()
+            .into_iter()
+            .map(Arc::unwrap_or_clone)
+            .collect()
     }
 
     /// Judge a finished exchange. Returns the new verdict and every earlier verdict that
     /// changed because of it (a preflight learns its actual request, a redirect its next hop).
-    pub fn push(&mut self, ex: &Exchange) -> Vec<Verdict> {
+    pub fn push(&mut self, ex: &Exchange) -> Vec<Arc<Verdict>> {
         let changed = self.push_inner(ex);
         let out = changed.iter().map(|&i| self.verdicts[i].clone()).collect();
         if self.cfg.release_settled {
@@ -327,7 +377,7 @@ impl Session {
 
     /// Settle the preflights and redirects that waited `preflight_wait_ms` without a
     /// follow-up, as of `now_ms` (milliseconds since the Unix epoch).
-    pub fn tick(&mut self, now_ms: i64) -> Vec<Verdict> {
+    pub fn tick(&mut self, now_ms: i64) -> Vec<Arc<Verdict>> {
         let wait = self.cfg.preflight_wait_ms;
         let due: Vec<usize> = self
             .waiting
@@ -401,7 +451,7 @@ impl Session {
     /// first: the returned verdicts are their final ones. Later exchanges can no longer
     /// pair with the forgotten ones (a cached preflight that was forgotten reads as "not
     /// seen", as one cached before the capture does).
-    pub fn forget_before(&mut self, id: ExchangeId) -> Vec<Verdict> {
+    pub fn forget_before(&mut self, id: ExchangeId) -> Vec<Arc<Verdict>> {
         let cut = self.nodes.base
             + self
                 .nodes
@@ -412,24 +462,44 @@ impl Session {
         if cut == self.nodes.base {
             return Vec::new();
         }
-        let settled = self.settle_where(|n| n.id < id);
-        let live = |i: &usize| *i >= cut;
-        for map in [
-            &mut self.open_preflights,
-            &mut self.redirects,
-            &mut self.actuals,
-        ] {
-            map.retain(|_, list| {
-                list.retain(live);
-                !list.is_empty()
-            });
+        // Only the forgotten nodes are visited (the follower forgets a few at a time, and
+        // walking every index then cost more than judging): what waits among them is
+        // settled, and they leave the lists of their own URLs.
+        let mut due = Vec::new();
+        let mut urls: Vec<String> = Vec::new();
+        for i in self.nodes.base..cut {
+            let Some(n) = self.nodes.get(i) else { continue };
+            if self.waiting.contains(&(n.started, i)) {
+                due.push((n.started, i));
+            }
+            if urls.last() != Some(&n.url) && !urls.contains(&n.url) {
+                urls.push(n.url.clone());
+            }
         }
-        self.cache.retain(|_, list| {
-            list.retain(|e| e.preflight >= cut);
+        due.sort_unstable();
+        let settled = self.settle(due.into_iter().map(|(_, i)| i).collect());
+        for url in &urls {
+            for map in [&mut self.open_preflights, &mut self.actuals] {
+                if let Some(list) = map.get_mut(url) {
+                    drop_front(list, cut);
+                    if list.is_empty() {
+                        map.remove(url);
+                    }
+                }
+            }
+            if let Some(list) = self.cache.get_mut(url) {
+                list.retain(|e| e.preflight >= cut);
+                if list.is_empty() {
+                    self.cache.remove(url);
+                }
+            }
+        }
+        // Redirect hops are listed under the URL they point to: few, so all are looked at.
+        self.redirects.retain(|_, list| {
+            drop_front(list, cut);
             !list.is_empty()
         });
-        self.waiting.retain(|(_, i)| live(i));
-        self.held_back.retain(live);
+        self.held_back.retain(|i| *i >= cut);
         self.nodes.forget_before(cut);
         self.verdicts.forget_before(cut);
         settled
@@ -469,11 +539,11 @@ impl Session {
     }
 
     /// Settle everything still waiting (end of input).
-    pub fn finish(&mut self) -> Vec<Verdict> {
+    pub fn finish(&mut self) -> Vec<Arc<Verdict>> {
         self.settle_where(|_| true)
     }
 
-    fn settle_where(&mut self, due: impl Fn(&Node) -> bool) -> Vec<Verdict> {
+    fn settle_where(&mut self, due: impl Fn(&Node) -> bool) -> Vec<Arc<Verdict>> {
         let due: Vec<usize> = self
             .waiting
             .iter()
@@ -484,7 +554,7 @@ impl Session {
     }
 
     /// Settle waiting nodes `due` (in the order given): their wait is over.
-    fn settle(&mut self, due: Vec<usize>) -> Vec<Verdict> {
+    fn settle(&mut self, due: Vec<usize>) -> Vec<Arc<Verdict>> {
         let mut out = Vec::with_capacity(due.len());
         for i in due {
             self.waiting.remove(&(self.nodes[i].started, i));
@@ -540,15 +610,15 @@ impl Session {
             registered: false,
             settled: false,
         });
-        self.verdicts.push(self.placeholder(idx));
+        self.verdicts.push(Arc::new(self.placeholder(idx)));
         let mut changed = vec![idx];
         let kind = self.nodes[idx].class.kind;
         if self.nodes[idx].class.is_preflight {
             self.link_chain(idx, false, &mut changed);
             let url = self.nodes[idx].url.clone();
-            self.open_preflights.entry(url).or_default().push(idx);
+            self.open_preflights.entry(url).or_default().push_back(idx);
             self.waiting.insert((self.nodes[idx].started, idx));
-            self.verdicts[idx] = self.judge_preflight(idx);
+            self.verdicts[idx] = Arc::new(self.judge_preflight_memo(idx));
         } else if kind == Kind::Cors {
             self.learn_header_order(ex);
             self.link_chain(idx, true, &mut changed);
@@ -558,7 +628,7 @@ impl Session {
             if kind == Kind::SameOrigin {
                 self.register_redirect(idx, ex);
             }
-            self.verdicts[idx] = self.judge_other(idx, ex);
+            self.verdicts[idx] = Arc::new(self.judge_other(idx, ex));
         }
         changed.sort_unstable();
         changed.dedup();
@@ -593,7 +663,7 @@ impl Session {
         }
     }
 
-    fn prune(list: &mut Vec<usize>, nodes: &Slots<Node>, now: i64, window: i64) {
+    fn prune(list: &mut Positions, nodes: &Slots<Node>, now: i64, window: i64) {
         list.retain(|&i| now.saturating_sub(nodes[i].started) <= window);
     }
 
@@ -666,7 +736,7 @@ impl Session {
             let started = self.nodes[idx].started;
             let list = self.redirects.entry(target).or_default();
             Self::prune(list, &self.nodes, started, window);
-            list.push(idx);
+            list.push_back(idx);
             self.nodes[idx].registered = true;
         }
     }
@@ -731,7 +801,7 @@ impl Session {
             }
             let started = self.nodes[p].started;
             self.waiting.remove(&(started, p));
-            self.verdicts[p] = self.judge_preflight(p);
+            self.verdicts[p] = Arc::new(self.judge_preflight(p));
             changed.push(p);
             if self.verdicts[p].outcome == Outcome::Allowed {
                 self.add_cache(p, include);
@@ -751,7 +821,7 @@ impl Session {
             // Fetch: a failed CORS-with-preflight fetch clears the cache entries for its URL.
             self.cache.remove(&url);
         }
-        self.verdicts[idx] = v;
+        self.verdicts[idx] = Arc::new(v);
         if self.verdicts[idx].outcome == Outcome::Pending {
             self.nodes[idx].awaiting = true;
             self.waiting.insert((self.nodes[idx].started, idx));
@@ -760,7 +830,7 @@ impl Session {
         // A passing preflight left unpaired may now count as a repeat of this request's.
         let list = self.actuals.entry(url.clone()).or_default();
         Self::prune(list, &self.nodes, started, window);
-        list.push(idx);
+        list.push_back(idx);
         if let Some(open) = self.open_preflights.get(&url) {
             let settled: Vec<usize> = open
                 .iter()
@@ -865,10 +935,10 @@ impl Session {
     /// Recompute a verdict that depends on later traffic (preflights, redirect hops).
     fn rejudge(&mut self, i: usize) {
         if self.nodes[i].pf.is_some() {
-            self.verdicts[i] = self.judge_preflight(i);
+            self.verdicts[i] = Arc::new(self.judge_preflight_memo(i));
             return;
         }
-        let v = &mut self.verdicts[i];
+        let v = Arc::make_mut(&mut self.verdicts[i]);
         if self.nodes[i].followed {
             if v.outcome == Outcome::Pending || v.outcome == Outcome::Unknown {
                 v.outcome = Outcome::Allowed;
@@ -943,6 +1013,61 @@ impl Session {
         let mut out = acrh.to_vec();
         out.sort_by(|a, b| key(a).total_cmp(&key(b)).then_with(|| a.cmp(b)));
         out
+    }
+
+    /// [`Session::judge_preflight`], reusing the last lone preflight's verdict when this
+    /// one is lone too and every input the verdict depends on is the same.
+    fn judge_preflight_memo(&mut self, idx: usize) -> Verdict {
+        let n = &self.nodes[idx];
+        let lone = n.pf.as_ref().and_then(|pf| {
+            let status = pf.status?;
+            (pf.paired.is_none() && n.chain.is_none()).then_some((pf, status))
+        });
+        let Some((pf, status)) = lone.filter(|_| self.memo) else {
+            return self.judge_preflight(idx);
+        };
+        let order = self.check_order(&pf.acrh);
+        let repeated = pf.settled && self.repeated(idx);
+        let slot = usize::from(pf.settled);
+        let hit = self.lone[slot].as_ref().is_some_and(|m| {
+            let k = &m.key;
+            k.status == status
+                && k.repeated == repeated
+                && k.kind == n.class.kind
+                && k.resource == n.resource
+                && k.url == n.url
+                && k.method == n.method
+                && k.acrm == pf.acrm
+                && k.origin == n.class.origin
+                && k.order == order
+                && k.response == pf.response
+        });
+        if hit {
+            if let Some(m) = &self.lone[slot] {
+                let mut v = m.verdict.clone();
+                v.exchange = n.id;
+                return v;
+            }
+        }
+        let key = LoneKey {
+            kind: n.class.kind,
+            method: n.method.clone(),
+            url: n.url.clone(),
+            origin: n.class.origin.clone(),
+            resource: n.resource,
+            acrm: pf.acrm.clone(),
+            order,
+            status,
+            response: pf.response.clone(),
+            settled: pf.settled,
+            repeated,
+        };
+        let v = self.judge_preflight(idx);
+        self.lone[slot] = Some(Box::new(LoneMemo {
+            key,
+            verdict: v.clone(),
+        }));
+        v
     }
 
     fn judge_preflight(&self, idx: usize) -> Verdict {
@@ -1400,6 +1525,105 @@ mod tests {
 
     fn run(profile: Profile, exs: &[Exchange]) -> Vec<Verdict> {
         crate::cors::analyze(exs, profile)
+    }
+
+    /// Reusing the last lone preflight's verdict changes nothing: a session with the memo
+    /// and one without report the same verdicts at every step, over traffic where each
+    /// input the verdict depends on varies (URL, origin, requested method and headers,
+    /// learned header order, status, response headers, repeats, pairing, settling).
+    #[test]
+    fn lone_preflight_memo_changes_no_verdict() {
+        const NO_ORIGIN: &[(&str, &str)] = &[("Access-Control-Allow-Methods", "PUT")];
+        const CREDS: &[(&str, &str)] = &[
+            ("Access-Control-Allow-Origin", APP),
+            ("Access-Control-Allow-Credentials", "true"),
+            ("Access-Control-Allow-Methods", "PUT, DELETE"),
+            ("Access-Control-Allow-Headers", "x-a"),
+        ];
+        let responses = [PF_OK, NO_ORIGIN, CREDS];
+        let urls = [API, "http://api.test/other"];
+        let origins = [APP, "http://elsewhere.test"];
+        let acrhs = ["x-a", "x-a,x-b", "", "x-b"];
+        for profile in [Profile::Chrome, Profile::Spec] {
+            let mut cfg = Config::new(profile);
+            cfg.release_settled = true;
+            let mut with = Session::new(cfg);
+            let mut without = Session::new(cfg);
+            without.memo = false;
+            let mut seed = 0x2545_f491_u64;
+            let mut next = |n: u64| {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                (seed >> 33) % n
+            };
+            let mut ms = 0i64;
+            for id in 1..=600u64 {
+                ms += i64::try_from(next(700)).unwrap();
+                // Mostly the same preflight, so the memo is hit; now and then one input
+                // changes, an actual request follows (pairs, teaches the header order)
+                // or a request to the URL makes an earlier preflight a repeat.
+                let mut e = if next(5) == 0 {
+                    let extra: &[(&str, &str)] = if next(2) == 0 {
+                        &[("x-b", "1"), ("x-a", "1")]
+                    } else {
+                        &[("x-a", "1"), ("x-b", "1")]
+                    };
+                    actual(
+                        id,
+                        ms,
+                        ["PUT", "DELETE"][usize::try_from(next(2)).unwrap()],
+                        extra,
+                    )
+                } else {
+                    let pick = |n: u64, k: u64| if n == 0 { k } else { 0 };
+                    let which = next(6);
+                    let acrh = acrhs[usize::try_from(pick(which, next(4))).unwrap()];
+                    let method =
+                        ["PUT", "DELETE"][usize::try_from(pick(which + 5, next(2)) % 2).unwrap()];
+                    let resp =
+                        responses[usize::try_from(pick(which.wrapping_sub(1), next(3))).unwrap()];
+                    let mut e = preflight(id, ms, method, acrh, resp);
+                    if which == 2 {
+                        e.request.url = urls[1].into();
+                    }
+                    if which == 3 {
+                        e.request.headers = e
+                            .request
+                            .headers
+                            .iter()
+                            .map(|h| {
+                                let v = if h.name == "Origin" {
+                                    origins[1]
+                                } else {
+                                    h.value
+                                };
+                                Header::new(h.name, v)
+                            })
+                            .collect();
+                    }
+                    if which == 4 {
+                        if let Some(r) = e.response.as_mut() {
+                            r.status = 500;
+                        }
+                    }
+                    e
+                };
+                e.client_addr = Some("127.0.0.1:5000".into());
+                let a: Vec<Verdict> = with
+                    .tick(ms)
+                    .into_iter()
+                    .chain(with.push(&e))
+                    .map(Arc::unwrap_or_clone)
+                    .collect();
+                let b: Vec<Verdict> = without
+                    .tick(ms)
+                    .into_iter()
+                    .chain(without.push(&e))
+                    .map(Arc::unwrap_or_clone)
+                    .collect();
+                assert_eq!(a, b, "{profile:?}: after exchange {id}");
+            }
+            assert_eq!(with.finish(), without.finish(), "{profile:?}: at the end");
+        }
     }
 
     #[test]
