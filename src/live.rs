@@ -438,15 +438,24 @@ mod tests {
             .map(|_| store.push(ex("GET", &[], &[], 200)))
             .collect();
         let cors_id = store.push(ex("GET", &[origin], &[], 200));
+        // An allowed simple CORS request stands alone too; a blocked one does not.
+        let allowed = store.push(ex(
+            "GET",
+            &[origin],
+            &[("Access-Control-Allow-Origin", "*")],
+            200,
+        ));
         let mut batch: Vec<Arc<Verdict>> = plain.iter().map(|&id| judge(id)).collect();
         batch.push(judge(cors_id));
+        batch.push(judge(allowed));
         verdicts.record(batch, store.first_id());
-        assert_eq!(verdicts.held(), 6);
+        assert_eq!(verdicts.held(), 7);
         assert_eq!(verdicts.lock().kept.len(), 1);
-        for id in plain.iter().copied().chain([cors_id]) {
+        for id in plain.iter().copied().chain([cors_id, allowed]) {
             assert_eq!(verdicts.get(id).unwrap().exchange, id);
         }
         assert_eq!(verdicts.get(cors_id).unwrap().outcome.label(), "blocked");
+        assert_eq!(verdicts.get(allowed).unwrap().outcome.label(), "allowed");
         assert_eq!(verdicts.get(plain[0]).unwrap().outcome.label(), "not-cors");
         // Pushed but not judged yet: no verdict.
         let later = store.push(ex("GET", &[], &[], 200));

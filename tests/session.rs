@@ -121,6 +121,7 @@ fn releasing_settled_state_changes_no_verdict() {
 #[test]
 fn standalone_verdicts_are_recomputable() {
     let mut checked = 0;
+    let mut cors_checked = 0;
     for name in [
         "chromium-baseline.har",
         "random-seed-1.har",
@@ -138,10 +139,15 @@ fn standalone_verdicts_are_recomputable() {
                     Some(&v)
                 );
                 checked += 1;
+                cors_checked += usize::from(v.kind == cors::classify::Kind::Cors);
             }
         }
     }
     assert!(checked > 0, "no standalone verdict in the fixtures");
+    assert!(
+        cors_checked > 0,
+        "no allowed simple CORS request in the fixtures"
+    );
 }
 
 /// Hours of mixed traffic: the state held stays that of the pairing window, not the total.

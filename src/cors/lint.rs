@@ -95,10 +95,13 @@ pub fn authorization_via_wildcard() -> Lint {
     )
 }
 
+/// The code of [`reflects_any_origin`]: the one lint that draws on other exchanges.
+pub const REFLECT_ANY_ORIGIN: &str = "reflect-any-origin-with-credentials";
+
 /// The lint for a server that echoes any Origin while allowing credentials.
 pub fn reflects_any_origin() -> Lint {
     Lint::new(
-        "reflect-any-origin-with-credentials",
+        REFLECT_ANY_ORIGIN,
         "the server echoes every Origin it is sent in Access-Control-Allow-Origin together with Access-Control-Allow-Credentials: true, so any site can read credentialed responses",
     )
 }

@@ -176,14 +176,33 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    /// True for a verdict that depends on its exchange alone: CORS does not apply, no
-    /// redirect led here, nothing was noted. [`crate::cors::judge_alone`] recomputes it.
+    /// True for a verdict that depends on its exchange alone, so that
+    /// [`crate::cors::judge_alone`] recomputes it: no redirect led here, no preflight is
+    /// involved, nothing was noted, and either CORS does not apply (and nothing was
+    /// linted) or it is a simple request whose final response was allowed (and no lint
+    /// drew on other exchanges). Such a verdict never changes later. Blocked verdicts never stand alone:
+    /// `--fail-on-blocked` lists them from the table.
     pub fn stands_alone(&self) -> bool {
-        self.outcome == Outcome::NotCors
-            && self.redirect.is_none()
+        let alone = self.redirect.is_none()
             && self.paired_with.is_none()
-            && self.lints.is_empty()
-            && self.notes.is_empty()
+            && self.preflight.is_none()
+            && self.notes.is_empty();
+        alone
+            && match self.outcome {
+                Outcome::NotCors => self.lints.is_empty(),
+                // A final response (a followed redirect is allowed too, but it was
+                // pending until its next hop came; only final responses list the
+                // headers JS can read).
+                Outcome::Allowed => {
+                    self.role == Some(Role::Simple)
+                        && self.readable_headers.is_some()
+                        && !self
+                            .lints
+                            .iter()
+                            .any(|l| l.code == crate::cors::lint::REFLECT_ANY_ORIGIN)
+                }
+                _ => false,
+            }
     }
 }
 
