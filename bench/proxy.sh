@@ -6,7 +6,8 @@
 #
 #   bench/proxy.sh            the matrix: {http, https} × {c=1, c=50} × {1k, 100k, preflight}
 #   bench/proxy.sh rss        RSS per captured exchange (10,000 HTTPS requests, 2nd pass),
-#                             then the whole process's VmRSS at 100,000 exchanges
+#                             then the whole process's VmRSS at 100,000 exchanges and the
+#                             average per exchange over the whole run
 #   bench/proxy.sh peer       the matrix with mitmdump (pip install mitmproxy) as a third
 #                             side, A B C A B C …: prints corscope/mitmdump as well
 #
@@ -197,6 +198,8 @@ rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 rss() {
   local url="https://127.0.0.1:$HTTPS_PORT/1k"
   "$OHA" --no-tui --output-format quiet -n 500 -c 10 --insecure -x "http://127.0.0.1:$PROXY_PORT" "$url" >/dev/null
+  local start
+  start=$(rss_kb "$proxy_pid")
   for pass in 1 2; do
     local before after
     before=$(rss_kb "$proxy_pid")
@@ -211,7 +214,12 @@ rss() {
     "$OHA" --no-tui --output-format quiet -n $(( RSS_TOTAL - done_n )) -c 10 --insecure \
       -x "http://127.0.0.1:$PROXY_PORT" "$url" >/dev/null
     sleep 1
-    echo "total: VmRSS $(rss_kb "$proxy_pid") kB with $RSS_TOTAL exchanges captured"
+    local total
+    total=$(rss_kb "$proxy_pid")
+    echo "total: VmRSS ${total} kB with $RSS_TOTAL exchanges captured"
+    # The allocator takes memory from the system in large steps, so a 10,000-exchange
+    # window can land on either side of one; the whole run averages them out.
+    echo "all: VmRSS ${start} kB -> ${total} kB over $(( RSS_TOTAL - 500 )) exchanges: $(( (total - start) * 1024 / (RSS_TOTAL - 500) )) bytes/exchange"
   fi
 }
 
