@@ -51,8 +51,9 @@ pub fn analyze_with(exchanges: &[Exchange], cfg: Config) -> Vec<Verdict> {
 }
 
 /// The verdict of `ex` judged on its own, as if it were the only exchange seen. For an
-/// exchange CORS does not apply to and that no redirect led to ([`Verdict::stands_alone`]),
-/// this is exactly the verdict a session gives it, so holders of many verdicts may keep
+/// exchange whose verdict a session found to depend on nothing else
+/// ([`Verdict::stands_alone`]: no CORS, or an allowed simple request, no redirect before
+/// it), this is exactly the verdict the session gave, so holders of many verdicts may keep
 /// only the exchange and recompute such a verdict when it is asked for.
 pub fn judge_alone(ex: &Exchange, cfg: Config) -> Option<Verdict> {
     Session::new(cfg)

@@ -56,7 +56,7 @@ pub struct Verdicts {
 struct Inner {
     /// The verdicts that do not [stand alone](Verdict::stands_alone), by exchange id. One
     /// that stands alone is recomputed from its exchange when asked for, rather than kept:
-    /// most traffic is not CORS, and such an exchange costs the table nothing.
+    /// most traffic is not CORS or is allowed, and such an exchange costs the table nothing.
     kept: HashMap<ExchangeId, Arc<Verdict>>,
     /// The exchanges judged so far among those held: verdicts come for the store's dense
     /// ids in order (later ones only change earlier verdicts), and exchanges the follower

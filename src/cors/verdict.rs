@@ -180,8 +180,8 @@ impl Verdict {
     /// [`crate::cors::judge_alone`] recomputes it: no redirect led here, no preflight is
     /// involved, nothing was noted, and either CORS does not apply (and nothing was
     /// linted) or it is a simple request whose final response was allowed (and no lint
-    /// drew on other exchanges). Such a verdict never changes later. Blocked verdicts never stand alone:
-    /// `--fail-on-blocked` lists them from the table.
+    /// drew on other exchanges). Such a verdict never changes later. Blocked verdicts
+    /// never stand alone: `--fail-on-blocked` lists them from the table.
     pub fn stands_alone(&self) -> bool {
         let alone = self.redirect.is_none()
             && self.paired_with.is_none()
