@@ -931,7 +931,7 @@ fn incremental(exchanges: &[Exchange], cfg: Config, ticks: &[u8]) -> Vec<Verdict
     for v in session.verdicts() {
         assert_eq!(
             latest.get(&v.exchange).map(|l| &**l),
-            Some(v),
+            Some(&*v),
             "stale report for {}",
             v.exchange
         );

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::capture::store::Store;
 use crate::capture::{Exchange, ExchangeId};
+use crate::cors::verdict::for_exchange;
 use crate::cors::{self, Profile, Verdict};
 
 /// How often waiting preflights are checked against the clock.
@@ -39,6 +40,11 @@ pub const COALESCE_MIN_CAP: usize = 10_000;
 /// Exchanges read from the store per step.
 const BATCH: usize = 1_024;
 
+/// Distinct verdicts remembered so that a verdict equal to one of them but for its exchange
+/// is kept as that one: repeated requests (polling, a page retrying a blocked call, a load
+/// test) then cost the table a pointer each instead of a copy of the verdict.
+const SHARED_VERDICTS: usize = 8;
+
 /// Blocked verdicts kept after the store evicted their exchanges, so `--fail-on-blocked`
 /// still fails and its summary still names them in a session longer than the store's
 /// cap. Past this many only the count grows ([`Verdicts::blocked_not_kept`]).
@@ -57,7 +63,11 @@ struct Inner {
     /// The verdicts that do not [stand alone](Verdict::stands_alone), by exchange id. One
     /// that stands alone is recomputed from its exchange when asked for, rather than kept:
     /// most traffic is not CORS or is allowed, and such an exchange costs the table nothing.
+    /// A kept verdict may be shared with other exchanges (its `exchange` is then another
+    /// id); it is handed out under its own through [`for_exchange`].
     kept: HashMap<ExchangeId, Arc<Verdict>>,
+    /// The last [`SHARED_VERDICTS`] distinct verdicts kept, newest first.
+    shared: VecDeque<Arc<Verdict>>,
     /// The exchanges judged so far among those held: verdicts come for the store's dense
     /// ids in order (later ones only change earlier verdicts), and exchanges the follower
     /// skipped were evicted, so are dropped in the same step.
@@ -89,9 +99,24 @@ impl Inner {
             self.judged.start.min(id)..self.judged.end.max(id + 1)
         };
         match Verdicts::kept(v) {
-            Some(v) => self.kept.insert(id, v),
+            Some(v) => {
+                let v = self.share(v);
+                self.kept.insert(id, v)
+            }
             None => self.kept.remove(&id),
         };
+    }
+
+    /// `v`, or an equal verdict of another exchange already kept.
+    fn share(&mut self, v: Arc<Verdict>) -> Arc<Verdict> {
+        if let Some(same) = self.shared.iter().find(|s| s.same_apart_from_exchange(&v)) {
+            return same.clone();
+        }
+        if self.shared.len() == SHARED_VERDICTS {
+            self.shared.pop_back();
+        }
+        self.shared.push_front(v.clone());
+        v
     }
 
     /// Number of exchanges judged and held.
@@ -118,10 +143,12 @@ impl Inner {
         }
         let mut gone: Vec<Arc<Verdict>> = if first - self.held_from > self.kept.len() as u64 {
             let ids: Vec<ExchangeId> = self.kept.keys().copied().filter(|id| *id < first).collect();
-            ids.iter().filter_map(|id| self.kept.remove(id)).collect()
+            ids.iter()
+                .filter_map(|&id| Some(for_exchange(&self.kept.remove(&id)?, id)))
+                .collect()
         } else {
             (self.held_from..first)
-                .filter_map(|id| self.kept.remove(&id))
+                .filter_map(|id| Some(for_exchange(&self.kept.remove(&id)?, id)))
                 .collect()
         };
         gone.sort_by_key(|v| v.exchange);
@@ -173,7 +200,7 @@ impl Verdicts {
                 return None;
             }
             match inner.kept.get(&id) {
-                Some(v) => return Some(v.clone()),
+                Some(v) => return Some(for_exchange(v, id)),
                 None => inner.store.clone()?,
             }
         };
@@ -232,6 +259,7 @@ impl Verdicts {
         {
             let mut inner = self.lock();
             inner.kept.clear();
+            inner.shared.clear();
             inner.judged = 0..0;
             inner.evicted_blocked.clear();
             inner.blocked_not_kept = 0;
@@ -246,9 +274,9 @@ impl Verdicts {
         let inner = self.lock();
         let mut v: Vec<Arc<Verdict>> = inner
             .kept
-            .values()
-            .filter(|v| v.outcome.is_blocked())
-            .cloned()
+            .iter()
+            .filter(|(_, v)| v.outcome.is_blocked())
+            .map(|(&id, v)| for_exchange(v, id))
             .collect();
         v.sort_by_key(|v| v.exchange);
         let mut all = inner.evicted_blocked.clone();
@@ -302,6 +330,7 @@ impl Verdicts {
             inner.evicted_blocked.clear();
             inner.blocked_not_kept = 0;
             inner.kept.clear();
+            inner.shared.clear();
             inner.judged = 0..0;
             for v in verdicts {
                 inner.insert(v);
@@ -470,6 +499,50 @@ mod tests {
         assert_eq!(verdicts.held(), 1);
         assert!(verdicts.get(later).is_some());
         assert!(verdicts.get(plain[0]).is_none());
+    }
+
+    /// Repeats of a blocked request keep one verdict between them, and each is still
+    /// handed out under its own id: by `get`, by `blocked`, and once evicted.
+    #[test]
+    fn equal_verdicts_of_repeated_requests_share_one_copy() {
+        use crate::capture::store::StoreLimits;
+        let store = Arc::new(Store::new(StoreLimits {
+            max_exchanges: 5,
+            ..StoreLimits::default()
+        }));
+        let verdicts = Verdicts::new(Profile::Chrome);
+        verdicts.lock().store = Some(store.clone());
+        let judge = |id: ExchangeId| {
+            Arc::new(cors::judge_alone(&store.get(id).unwrap(), verdicts.engine_config()).unwrap())
+        };
+        let origin = ("Origin", "http://app.test");
+        let ids: Vec<ExchangeId> = (0..4)
+            .map(|_| store.push(ex("GET", &[origin], &[], 200)))
+            .collect();
+        let other = store.push(ex("PUT", &[origin], &[], 200));
+        let batch: Vec<Arc<Verdict>> = ids.iter().chain([&other]).map(|&id| judge(id)).collect();
+        verdicts.record(batch, store.first_id());
+        {
+            let inner = verdicts.lock();
+            let first = &inner.kept[&ids[0]];
+            assert!(ids.iter().all(|id| Arc::ptr_eq(&inner.kept[id], first)));
+            assert!(!Arc::ptr_eq(&inner.kept[&other], first));
+        }
+        for &id in ids.iter().chain([&other]) {
+            assert_eq!(verdicts.get(id).unwrap().exchange, id);
+        }
+        let blocked: Vec<ExchangeId> = verdicts.blocked().iter().map(|v| v.exchange).collect();
+        assert_eq!(blocked, [ids[0], ids[1], ids[2], ids[3], other]);
+        // Two more push the first two out of the store: their blocked verdicts are kept
+        // under their own ids.
+        let more: Vec<Arc<Verdict>> = (0..2)
+            .map(|_| store.push(ex("GET", &[origin], &[], 200)))
+            .map(judge)
+            .collect();
+        verdicts.record(more, store.first_id());
+        let blocked: Vec<ExchangeId> = verdicts.blocked().iter().map(|v| v.exchange).collect();
+        assert_eq!(&blocked[..3], [ids[0], ids[1], ids[2]]);
+        assert_eq!(blocked.len(), 7);
     }
 
     #[test]

@@ -33,7 +33,7 @@ fn incremental(exs: &[corscope::capture::Exchange], profile: Profile) -> Vec<Ver
     for v in s.verdicts() {
         assert_eq!(
             latest.get(&v.exchange).map(|l| &**l),
-            Some(v),
+            Some(&*v),
             "stale report for {}",
             v.exchange
         );

@@ -20,8 +20,8 @@ use crate::cors::fix::{explain, fix, Context};
 use crate::cors::lint::{authorization_via_wildcard, reflects_any_origin, response_lints};
 use crate::cors::profile::Profile;
 use crate::cors::verdict::{
-    chrome_detail, chrome_message, firefox_reason, resource_word, OtherOutcome, Outcome,
-    PreflightUse, RedirectInfo, Stage, Verdict,
+    chrome_detail, chrome_message, firefox_reason, for_exchange, resource_word, OtherOutcome,
+    Outcome, PreflightUse, RedirectInfo, Stage, Verdict,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -138,7 +138,9 @@ struct LoneKey {
 #[derive(Debug)]
 struct LoneMemo {
     key: LoneKey,
-    verdict: Verdict,
+    /// Shared by every repeat: held under their positions and handed out as copies with
+    /// their own ids ([`Session::handout`]).
+    verdict: Arc<Verdict>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -156,6 +158,8 @@ pub struct Session {
     cfg: Config,
     nodes: Slots<Node>,
     /// Shared with whoever the verdicts are handed to, so handing one out copies nothing.
+    /// A repeat of a lone preflight holds the first one's verdict (its `exchange` is the
+    /// first one's id); [`Session::handout`] gives it its own.
     verdicts: Slots<Arc<Verdict>>,
     open_preflights: HashMap<String, Positions>,
     cache: HashMap<String, Vec<CacheEntry>>,
@@ -348,24 +352,32 @@ impl Session {
     }
 
     /// Every verdict held, in push order: all of them, unless `release_settled` is set.
-    pub fn verdicts(&self) -> impl Iterator<Item = &Verdict> {
-        self.verdicts.iter().map(|v| &**v)
+    pub fn verdicts(&self) -> impl Iterator<Item = Arc<Verdict>> + '_ {
+        self.nodes
+            .iter()
+            .zip(self.verdicts.iter())
+            .map(|(n, v)| for_exchange(v, n.id))
     }
 
     /// Take the held verdicts out, in push order.
     pub fn into_verdicts(self) -> Vec<Verdict> {
-        self.verdicts
-            .into_vec()
-            .into_iter()
-            .map(Arc::unwrap_or_clone)
+        let ids: Vec<ExchangeId> = self.nodes.iter().map(|n| n.id).collect();
+        ids.into_iter()
+            .zip(self.verdicts.into_vec())
+            .map(|(id, v)| Arc::unwrap_or_clone(for_exchange(&v, id)))
             .collect()
+    }
+
+    /// The verdict of node `i` to hand out, under its own exchange id.
+    fn handout(&self, i: usize) -> Arc<Verdict> {
+        for_exchange(&self.verdicts[i], self.nodes[i].id)
     }
 
     /// Judge a finished exchange. Returns the new verdict and every earlier verdict that
     /// changed because of it (a preflight learns its actual request, a redirect its next hop).
     pub fn push(&mut self, ex: &Exchange) -> Vec<Arc<Verdict>> {
         let changed = self.push_inner(ex);
-        let out = changed.iter().map(|&i| self.verdicts[i].clone()).collect();
+        let out = changed.iter().map(|&i| self.handout(i)).collect();
         if self.cfg.release_settled {
             let idx = self.nodes.len() - 1;
             if !self.linkable(idx) {
@@ -563,7 +575,7 @@ impl Session {
                 pf.settled = true;
             }
             self.rejudge(i);
-            out.push(self.verdicts[i].clone());
+            out.push(self.handout(i));
         }
         out
     }
@@ -618,7 +630,7 @@ impl Session {
             let url = self.nodes[idx].url.clone();
             self.open_preflights.entry(url).or_default().push_back(idx);
             self.waiting.insert((self.nodes[idx].started, idx));
-            self.verdicts[idx] = Arc::new(self.judge_preflight_memo(idx));
+            self.verdicts[idx] = self.judge_preflight_memo(idx);
         } else if kind == Kind::Cors {
             self.learn_header_order(ex);
             self.link_chain(idx, true, &mut changed);
@@ -846,7 +858,7 @@ impl Session {
             for p in settled {
                 let before = self.verdicts[p].clone();
                 self.rejudge(p);
-                if self.verdicts[p] != before {
+                if !self.verdicts[p].same_apart_from_exchange(&before) {
                     changed.push(p);
                 }
             }
@@ -935,7 +947,7 @@ impl Session {
     /// Recompute a verdict that depends on later traffic (preflights, redirect hops).
     fn rejudge(&mut self, i: usize) {
         if self.nodes[i].pf.is_some() {
-            self.verdicts[i] = Arc::new(self.judge_preflight_memo(i));
+            self.verdicts[i] = self.judge_preflight_memo(i);
             return;
         }
         let v = Arc::make_mut(&mut self.verdicts[i]);
@@ -1017,14 +1029,14 @@ impl Session {
 
     /// [`Session::judge_preflight`], reusing the last lone preflight's verdict when this
     /// one is lone too and every input the verdict depends on is the same.
-    fn judge_preflight_memo(&mut self, idx: usize) -> Verdict {
+    fn judge_preflight_memo(&mut self, idx: usize) -> Arc<Verdict> {
         let n = &self.nodes[idx];
         let lone = n.pf.as_ref().and_then(|pf| {
             let status = pf.status?;
             (pf.paired.is_none() && n.chain.is_none()).then_some((pf, status))
         });
         let Some((pf, status)) = lone.filter(|_| self.memo) else {
-            return self.judge_preflight(idx);
+            return Arc::new(self.judge_preflight(idx));
         };
         let order = self.check_order(&pf.acrh);
         let repeated = pf.settled && self.repeated(idx);
@@ -1044,9 +1056,7 @@ impl Session {
         });
         if hit {
             if let Some(m) = &self.lone[slot] {
-                let mut v = m.verdict.clone();
-                v.exchange = n.id;
-                return v;
+                return m.verdict.clone();
             }
         }
         let key = LoneKey {
@@ -1061,7 +1071,7 @@ impl Session {
             response: pf.response.clone(),
             repeated,
         };
-        let v = self.judge_preflight(idx);
+        let v = Arc::new(self.judge_preflight(idx));
         self.lone[slot] = Some(Box::new(LoneMemo {
             key,
             verdict: v.clone(),

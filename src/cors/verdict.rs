@@ -176,6 +176,57 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// True when `other` says everything this verdict says, about another exchange
+    /// perhaps (repeats of one request get such verdicts).
+    pub fn same_apart_from_exchange(&self, other: &Verdict) -> bool {
+        // Every field named, so that a new one cannot be forgotten here.
+        let Verdict {
+            exchange: _,
+            kind,
+            role,
+            outcome,
+            paired_with,
+            preflight,
+            redirect,
+            method,
+            url,
+            origin,
+            credentials,
+            chrome_error,
+            chrome_message,
+            chrome_message_alternatives,
+            firefox_reason,
+            explanation,
+            diff,
+            fix,
+            lints,
+            readable_headers,
+            other_outcome,
+            notes,
+        } = self;
+        *kind == other.kind
+            && *role == other.role
+            && *outcome == other.outcome
+            && *paired_with == other.paired_with
+            && *preflight == other.preflight
+            && *url == other.url
+            && *origin == other.origin
+            && *method == other.method
+            && *redirect == other.redirect
+            && *credentials == other.credentials
+            && *chrome_error == other.chrome_error
+            && *chrome_message == other.chrome_message
+            && *chrome_message_alternatives == other.chrome_message_alternatives
+            && *firefox_reason == other.firefox_reason
+            && *explanation == other.explanation
+            && *diff == other.diff
+            && *fix == other.fix
+            && *lints == other.lints
+            && *readable_headers == other.readable_headers
+            && *other_outcome == other.other_outcome
+            && *notes == other.notes
+    }
+
     /// True for a verdict that depends on its exchange alone, so that
     /// [`crate::cors::judge_alone`] recomputes it: no redirect led here, no preflight is
     /// involved, nothing was noted, and either CORS does not apply (and nothing was
@@ -203,6 +254,19 @@ impl Verdict {
                 }
                 _ => false,
             }
+    }
+}
+
+/// `v` as the verdict of exchange `id`: the same allocation when it already is, else a copy
+/// with the id set. Holders of many verdicts keep one copy of verdicts that are equal but
+/// for their exchange ([`Verdict::same_apart_from_exchange`]) and hand out copies.
+pub fn for_exchange(v: &std::sync::Arc<Verdict>, id: ExchangeId) -> std::sync::Arc<Verdict> {
+    if v.exchange == id {
+        v.clone()
+    } else {
+        let mut copy = Verdict::clone(v);
+        copy.exchange = id;
+        std::sync::Arc::new(copy)
     }
 }
 
