@@ -459,9 +459,7 @@ mod tests {
         let store = Arc::new(Store::default());
         let verdicts = Verdicts::new(Profile::Chrome);
         verdicts.lock().store = Some(store.clone());
-        let judge = |id: ExchangeId| {
-            Arc::new(cors::judge_alone(&store.get(id).unwrap(), verdicts.engine_config()).unwrap())
-        };
+        let judge = |id: ExchangeId| judged(&store, &verdicts, id);
         let origin = ("Origin", "http://app.test");
         let plain: Vec<ExchangeId> = (0..5)
             .map(|_| store.push(ex("GET", &[], &[], 200)))
@@ -501,20 +499,28 @@ mod tests {
         assert!(verdicts.get(plain[0]).is_none());
     }
 
+    /// A store holding at most `max_exchanges` and a verdict table following it.
+    fn capped_table(max_exchanges: usize) -> (Arc<Store>, Verdicts) {
+        let store = Arc::new(Store::new(crate::capture::store::StoreLimits {
+            max_exchanges,
+            ..Default::default()
+        }));
+        let verdicts = Verdicts::new(Profile::Chrome);
+        verdicts.lock().store = Some(store.clone());
+        (store, verdicts)
+    }
+
+    /// Exchange `id` judged on its own, as the follower hands verdicts over.
+    fn judged(store: &Store, verdicts: &Verdicts, id: ExchangeId) -> Arc<Verdict> {
+        Arc::new(cors::judge_alone(&store.get(id).unwrap(), verdicts.engine_config()).unwrap())
+    }
+
     /// Repeats of a blocked request keep one verdict between them, and each is still
     /// handed out under its own id: by `get`, by `blocked`, and once evicted.
     #[test]
     fn equal_verdicts_of_repeated_requests_share_one_copy() {
-        use crate::capture::store::StoreLimits;
-        let store = Arc::new(Store::new(StoreLimits {
-            max_exchanges: 5,
-            ..StoreLimits::default()
-        }));
-        let verdicts = Verdicts::new(Profile::Chrome);
-        verdicts.lock().store = Some(store.clone());
-        let judge = |id: ExchangeId| {
-            Arc::new(cors::judge_alone(&store.get(id).unwrap(), verdicts.engine_config()).unwrap())
-        };
+        let (store, verdicts) = capped_table(5);
+        let judge = |id: ExchangeId| judged(&store, &verdicts, id);
         let origin = ("Origin", "http://app.test");
         let ids: Vec<ExchangeId> = (0..4)
             .map(|_| store.push(ex("GET", &[origin], &[], 200)))
@@ -547,16 +553,8 @@ mod tests {
 
     #[test]
     fn exchanges_skipped_because_they_were_evicted_are_not_judged() {
-        use crate::capture::store::StoreLimits;
-        let store = Arc::new(Store::new(StoreLimits {
-            max_exchanges: 3,
-            ..StoreLimits::default()
-        }));
-        let verdicts = Verdicts::new(Profile::Chrome);
-        verdicts.lock().store = Some(store.clone());
-        let judge = |id: ExchangeId| {
-            Arc::new(cors::judge_alone(&store.get(id).unwrap(), verdicts.engine_config()).unwrap())
-        };
+        let (store, verdicts) = capped_table(3);
+        let judge = |id: ExchangeId| judged(&store, &verdicts, id);
         let first = store.push(ex("GET", &[], &[], 200));
         verdicts.record(vec![judge(first)], store.first_id());
         // Ids 2..=5 come, and 1 and 2 are evicted before the follower reads on.
