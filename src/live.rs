@@ -124,12 +124,13 @@ impl Inner {
         usize::try_from(self.judged.end.saturating_sub(self.judged.start)).unwrap_or(usize::MAX)
     }
 
-    fn keep_evicted(&mut self, v: Arc<Verdict>) {
+    /// Keep `v`, the verdict of evicted exchange `id`, if it is blocked.
+    fn keep_evicted(&mut self, id: ExchangeId, v: &Arc<Verdict>) {
         if !v.outcome.is_blocked() {
             return;
         }
         if self.evicted_blocked.len() < MAX_EVICTED_BLOCKED {
-            self.evicted_blocked.push(v);
+            self.evicted_blocked.push(for_exchange(v, id));
         } else {
             self.blocked_not_kept += 1;
         }
@@ -141,19 +142,16 @@ impl Inner {
         if first <= self.held_from {
             return;
         }
-        let mut gone: Vec<Arc<Verdict>> = if first - self.held_from > self.kept.len() as u64 {
-            let ids: Vec<ExchangeId> = self.kept.keys().copied().filter(|id| *id < first).collect();
-            ids.iter()
-                .filter_map(|&id| Some(for_exchange(&self.kept.remove(&id)?, id)))
-                .collect()
+        let mut gone: Vec<ExchangeId> = if first - self.held_from > self.kept.len() as u64 {
+            self.kept.keys().copied().filter(|id| *id < first).collect()
         } else {
-            (self.held_from..first)
-                .filter_map(|id| Some(for_exchange(&self.kept.remove(&id)?, id)))
-                .collect()
+            (self.held_from..first).collect()
         };
-        gone.sort_by_key(|v| v.exchange);
-        for v in gone {
-            self.keep_evicted(v);
+        gone.sort_unstable();
+        for id in gone {
+            if let Some(v) = self.kept.remove(&id) {
+                self.keep_evicted(id, &v);
+            }
         }
         self.judged = self.judged.start.max(first)..self.judged.end.max(first);
         self.held_from = first;
@@ -305,7 +303,7 @@ impl Verdicts {
             for v in verdicts {
                 if v.exchange < evict_below {
                     // Judged (or settled) after the store evicted it.
-                    inner.keep_evicted(v);
+                    inner.keep_evicted(v.exchange, &v);
                     continue;
                 }
                 inner.changes.push_back(v.exchange);

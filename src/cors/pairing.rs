@@ -116,7 +116,7 @@ struct Node {
 /// What the verdict of a lone preflight (no actual request paired with it, no redirect
 /// before it, a response received) depends on, besides its exchange id and whether its
 /// wait is over (which memo slot it is in).
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 struct LoneKey {
     kind: Kind,
     method: String,
@@ -130,6 +130,45 @@ struct LoneKey {
     response: HeaderList,
     /// Whether another preflight's actual request went out ([`Session::repeated`]).
     repeated: bool,
+}
+
+impl LoneKey {
+    fn new(n: &Node, pf: &PreflightState, status: u16, order: Vec<String>, repeated: bool) -> Self {
+        Self {
+            kind: n.class.kind,
+            method: n.method.clone(),
+            url: n.url.clone(),
+            origin: n.class.origin.clone(),
+            resource: n.resource,
+            acrm: pf.acrm.clone(),
+            order,
+            status,
+            response: pf.response.clone(),
+            repeated,
+        }
+    }
+
+    /// True when node `n` (preflight state `pf`) has these inputs; compared in place, so
+    /// a repeat costs no copies.
+    fn fits(
+        &self,
+        n: &Node,
+        pf: &PreflightState,
+        status: u16,
+        order: &[String],
+        repeated: bool,
+    ) -> bool {
+        self.status == status
+            && self.repeated == repeated
+            && self.kind == n.class.kind
+            && self.resource == n.resource
+            && self.url == n.url
+            && self.method == n.method
+            && self.acrm == pf.acrm
+            && self.origin == n.class.origin
+            && self.order == order
+            && self.response == pf.response
+    }
 }
 
 /// The last lone preflight judged and its verdict. Pages and load generators repeat the
@@ -484,7 +523,7 @@ impl Session {
             if self.waiting.contains(&(n.started, i)) {
                 due.push((n.started, i));
             }
-            if urls.last() != Some(&n.url) && !urls.contains(&n.url) {
+            if !urls.contains(&n.url) {
                 urls.push(n.url.clone());
             }
         }
@@ -1041,36 +1080,11 @@ impl Session {
         let order = self.check_order(&pf.acrh);
         let repeated = pf.settled && self.repeated(idx);
         let slot = usize::from(pf.settled);
-        let hit = self.lone[slot].as_ref().is_some_and(|m| {
-            let k = &m.key;
-            k.status == status
-                && k.repeated == repeated
-                && k.kind == n.class.kind
-                && k.resource == n.resource
-                && k.url == n.url
-                && k.method == n.method
-                && k.acrm == pf.acrm
-                && k.origin == n.class.origin
-                && k.order == order
-                && k.response == pf.response
-        });
-        if hit {
-            if let Some(m) = &self.lone[slot] {
-                return m.verdict.clone();
-            }
+        let memo = self.lone[slot].as_ref();
+        if let Some(m) = memo.filter(|m| m.key.fits(n, pf, status, &order, repeated)) {
+            return m.verdict.clone();
         }
-        let key = LoneKey {
-            kind: n.class.kind,
-            method: n.method.clone(),
-            url: n.url.clone(),
-            origin: n.class.origin.clone(),
-            resource: n.resource,
-            acrm: pf.acrm.clone(),
-            order,
-            status,
-            response: pf.response.clone(),
-            repeated,
-        };
+        let key = LoneKey::new(n, pf, status, order, repeated);
         let v = Arc::new(self.judge_preflight(idx));
         self.lone[slot] = Some(Box::new(LoneMemo {
             key,
