@@ -98,7 +98,18 @@ async fn serve(mut tcp: TcpStream, conn: usize, seen: Arc<Mutex<Seen>>, close_af
             .push((conn, head.clone(), body));
         let path = head.split(' ').nth(1).unwrap_or_default().to_owned();
         let method = head.split(' ').next().unwrap_or_default().to_owned();
+        let big;
         let response: &[u8] = match (method.as_str(), path.as_str()) {
+            (_, p) if p.starts_with("/big/") => {
+                // A body of the given length, head and body in one write.
+                let n: u64 = p["/big/".len()..].parse().unwrap();
+                big = [
+                    format!("HTTP/1.1 200 OK\r\nContent-Length: {n}\r\n\r\n").into_bytes(),
+                    (0..n).map(pattern).collect(),
+                ]
+                .concat();
+                &big
+            }
             ("HEAD", _) => b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Case: Mixed\r\n\r\n",
             (_, "/plain") => b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive, X-Hop\r\nKeep-Alive: timeout=5\r\nX-Hop: 1\r\nX-Case: Mixed\r\n\r\nhello",
             (_, "/chunked") => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 99\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n",
@@ -385,6 +396,51 @@ async fn response_framings_reach_the_client_intact_and_bodies_are_recorded_decod
 }
 
 #[tokio::test]
+async fn large_bodies_of_known_length_reach_the_client_whole_and_are_recorded_whole() {
+    // Sizes in the order a page might fetch them on one connection: repeats (the relay
+    // then reads head and body at once and records the body as read), a smaller one, one
+    // past the capture limit (recorded cut), a tiny one, and a large one again.
+    let sizes: [u64; 7] = [100_000, 100_000, 100_000, 20_000, 300_000, 5, 100_000];
+    let limit = 150_000;
+    let upstream = Scripted::start(false).await;
+    let proxy = start_proxy(None, |c| c.max_body_capture = limit).await;
+    let up = upstream.addr;
+    let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
+    let mut buf = Vec::new();
+    for (i, &n) in sizes.iter().enumerate() {
+        let path = if n == 5 {
+            "/plain".to_owned()
+        } else {
+            format!("/big/{n}")
+        };
+        let wire = format!("GET http://{up}{path} HTTP/1.1\r\nHost: {up}\r\n\r\n");
+        let answer = request(&mut tcp, &mut buf, &wire).await;
+        assert_eq!(answer.status(), 200, "request {i}: {}", answer.head);
+        assert_eq!(answer.wire_body.len() as u64, n, "request {i}");
+        if n != 5 {
+            let expected: Vec<u8> = (0..n).map(pattern).collect();
+            assert!(answer.wire_body == expected, "request {i}: body differs");
+        }
+    }
+    assert_eq!(upstream.connections(), 1);
+    let recorded = proxy.exchanges(sizes.len()).await;
+    for (i, (ex, &n)) in recorded.iter().zip(&sizes).enumerate() {
+        assert!(ex.error.is_none(), "request {i}: {:?}", ex.error);
+        let body = &ex.response.as_ref().unwrap().body;
+        assert_eq!(body.total_size, n, "request {i}");
+        let kept = n.min(limit as u64);
+        assert_eq!(body.captured.len() as u64, kept, "request {i}");
+        if n != 5 {
+            let expected: Vec<u8> = (0..kept).map(pattern).collect();
+            assert!(
+                body.captured[..] == expected[..],
+                "request {i}: record differs"
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_connection_moves_on_to_hyper_for_a_request_the_relay_does_not_serve() {
     let upstream = Scripted::start(false).await;
     let proxy = start_proxy(None, |_| {}).await;
@@ -479,5 +535,41 @@ async fn the_relay_serves_requests_inside_intercepted_tls() {
             format!("body {i}").as_bytes()
         );
         assert!(ex.error.is_none(), "{:?}", ex.error);
+    }
+}
+
+#[tokio::test]
+async fn large_bodies_inside_intercepted_tls_arrive_whole() {
+    let ca = TestCa::new();
+    let upstream = start_upstream(Some(ca.server_config(&[b"http/1.1"]))).await;
+    let proxy = start_proxy(Some(&ca), |_| {}).await;
+    let target = upstream.addr.to_string();
+    let tunnel = connect_tunnel(proxy.addr, &target).await;
+    let tls = tls_over(tunnel, proxy.client_roots(), &[b"http/1.1"])
+        .await
+        .unwrap();
+    let mut send = h1_over(tls).await;
+    let sizes: [u64; 4] = [100_000, 100_000, 300_000, 100_000];
+    for &n in &sizes {
+        let req = http::Request::get(format!("https://{target}/bytes?n={n}"))
+            .header("host", &target)
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let resp = send.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let body = body_bytes(resp).await;
+        let expected: Vec<u8> = (0..n).map(pattern).collect();
+        assert!(body[..] == expected[..], "{n} bytes: body differs");
+    }
+    let recorded = proxy.exchanges(sizes.len()).await;
+    for (ex, &n) in recorded.iter().zip(&sizes) {
+        assert!(ex.error.is_none(), "{:?}", ex.error);
+        let body = &ex.response.as_ref().unwrap().body;
+        assert_eq!((body.total_size, body.captured.len() as u64), (n, n));
+        let expected: Vec<u8> = (0..n).map(pattern).collect();
+        assert!(
+            body.captured[..] == expected[..],
+            "{n} bytes: record differs"
+        );
     }
 }

@@ -405,6 +405,24 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Recording<T> {
             None => Poll::Ready(Ok(())),
         }
     }
+
+    // TLS writes several records at once: one syscall for all of them.
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut().inner.as_mut() {
+            Some(inner) => Pin::new(inner).poll_write_vectored(cx, bufs),
+            None => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner
+            .as_ref()
+            .is_some_and(|inner| inner.is_write_vectored())
+    }
 }
 
 /// A stream whose first bytes were already read: they are returned again first.

@@ -25,7 +25,7 @@ use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use http::StatusCode;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -36,7 +36,7 @@ use super::upstream::{ConnectError, Stream, UpstreamInfo};
 use super::wire::{chunk_size, digits, head_end, MAX_HEAD_BYTES};
 use super::{ConnCtx, Target, MAX_IDLE_UPSTREAM_PER_HOST, UPSTREAM_IDLE_TIMEOUT};
 use crate::capture::event::EventKind;
-use crate::capture::exchange::{decode_header_bytes, HeaderList, RequestRecord};
+use crate::capture::exchange::{decode_header_bytes, Body, HeaderList, RequestRecord};
 use crate::capture::exchange::{intern, ResponseRecord};
 
 /// Header lines per request head the relay parses; a head with more goes to hyper, which
@@ -53,8 +53,26 @@ const MAX_RESPONSE_HEAD: usize = 256 * 1024;
 /// are well under 2 KB; an idle client connection holds no more than this.
 const READ_BUF: usize = 4 * 1024;
 
-/// Bytes read from the upstream per body read.
+/// Bytes read from the upstream per body read when the body's length is not known.
 const BODY_READ: usize = 64 * 1024;
+
+/// Largest upstream read buffer sized to a body of known length (or to the connection's
+/// last response, see [`Upstream::hint`]): a body up to this size comes in one read and
+/// goes out in one write.
+const MAX_BODY_READ: usize = 1024 * 1024;
+
+/// Smallest body recorded as the read buffer it arrived in rather than as a copy (see
+/// [`Capture::whole`]); smaller ones are copied, so a small body never holds a larger
+/// buffer alive in the store.
+const ZERO_COPY_MIN: usize = 16 * 1024;
+
+/// Body bytes copied behind the response head for one write; a larger first piece goes
+/// out in a vectored write of the two instead.
+const HEAD_COPY_MAX: usize = 16 * 1024;
+
+/// Largest read buffer an idle pooled connection keeps: the rest goes back to the
+/// allocator, and the next response's read sizes it again from [`Upstream::hint`].
+const IDLE_BUF_MAX: usize = 16 * 1024;
 
 /// Longest chunk-size or trailer line accepted in a chunked response.
 const MAX_CHUNK_LINE: usize = 4 * 1024;
@@ -88,6 +106,10 @@ pub(crate) struct Upstream {
     stream: Stream,
     buf: BytesMut,
     info: UpstreamInfo,
+    /// Bytes of this connection's last response whose length was known (head and body,
+    /// at most [`MAX_BODY_READ`]): the next response head is read with room for that
+    /// much, so a server answering alike each time sends head and body in one read.
+    hint: usize,
 }
 
 impl Upstream {
@@ -129,6 +151,9 @@ impl IdlePool {
     fn put(&self, mut upstream: Upstream) {
         if !upstream.quiet() {
             return;
+        }
+        if upstream.buf.capacity() > IDLE_BUF_MAX {
+            upstream.buf = BytesMut::new();
         }
         let sweep = self
             .puts
@@ -505,6 +530,8 @@ fn is_hop_by_hop(name: &str, value: &[u8]) -> bool {
 struct Capture {
     limit: usize,
     captured: BytesMut,
+    /// A whole body recorded without a copy (then `captured` is empty).
+    kept: Option<Bytes>,
     total: u64,
 }
 
@@ -514,8 +541,22 @@ impl Capture {
         Self {
             limit,
             captured: BytesMut::with_capacity(initial),
+            kept: None,
             total: 0,
         }
+    }
+
+    /// True when a body of `n` bytes, of `expected` in all, is the whole body, large
+    /// enough to be recorded without a copy, nothing of it was seen yet and all of it is
+    /// to be kept.
+    fn fits_whole(&self, n: usize, expected: u64) -> bool {
+        self.total == 0 && n as u64 == expected && n >= ZERO_COPY_MIN && n <= self.limit
+    }
+
+    /// Record `body`, a whole body [`fits_whole`](Self::fits_whole) accepted, as it is.
+    fn whole(&mut self, body: Bytes) {
+        self.total = body.len() as u64;
+        self.kept = Some(body);
     }
 
     fn observe(&mut self, data: &[u8]) {
@@ -528,7 +569,13 @@ impl Capture {
     }
 
     fn finish(&mut self, side: Side, inflight: &InFlight, error: Option<String>) {
-        let body = captured_body(std::mem::take(&mut self.captured), self.total);
+        let body = match self.kept.take() {
+            Some(captured) => Body {
+                captured,
+                total_size: self.total,
+            },
+            None => captured_body(std::mem::take(&mut self.captured), self.total),
+        };
         inflight.finish_body(side, body, error);
     }
 }
@@ -705,6 +752,13 @@ where
     out.extend_from_slice(b"\r\n");
 
     let keep_upstream = resp.keep_alive && !matches!(resp.framing, Framing::Close);
+    up.hint = match resp.framing {
+        Framing::Length(n) => usize::try_from(n)
+            .unwrap_or(usize::MAX)
+            .saturating_add(status_head)
+            .min(MAX_BODY_READ),
+        _ => 0,
+    };
     let limit = config.max_body_capture;
     let idle = config.body_idle_timeout;
     let relayed = relay_body(io, &mut up, out, resp.framing, limit, idle, &inflight).await;
@@ -736,6 +790,7 @@ async fn connect(key: &Key, ctx: &ConnCtx) -> Result<Upstream, ConnectError> {
         stream,
         buf: BytesMut::with_capacity(READ_BUF),
         info,
+        hint: 0,
     })
 }
 
@@ -780,7 +835,9 @@ async fn response_head(up: &mut Upstream) -> Result<usize, HeadError> {
                 MAX_RESPONSE_HEAD / 1024
             )));
         }
-        if up.buf.capacity() - up.buf.len() < 1024 {
+        if up.buf.is_empty() && up.buf.capacity() < up.hint {
+            up.buf = BytesMut::with_capacity(up.hint);
+        } else if up.buf.capacity() - up.buf.len() < 1024 {
             up.buf.reserve(READ_BUF);
         }
         match up.stream.read_buf(&mut up.buf).await {
@@ -958,14 +1015,21 @@ where
     loop {
         // Take what the upstream buffer holds of this body.
         if !done && !up.buf.is_empty() {
+            // A large body that is here whole and fills the buffer is recorded as that
+            // part of the buffer: no copy (the next read gets a new buffer).
+            let mut whole = None;
             let used = match framing {
                 Framing::Length(_) => {
                     let n = usize::try_from(left)
                         .unwrap_or(usize::MAX)
                         .min(up.buf.len());
-                    capture.observe(&up.buf[..n]);
                     left -= n as u64;
                     done = left == 0;
+                    if done && capture.fits_whole(n, expected) && fills(&up.buf, n) {
+                        whole = Some(up.buf.split_to(n).freeze());
+                    } else {
+                        capture.observe(&up.buf[..n]);
+                    }
                     n
                 }
                 Framing::Chunked => match chunks.feed(&up.buf, &mut capture) {
@@ -990,15 +1054,26 @@ where
             };
             // The head goes out with the first body bytes; later bytes straight from the
             // read buffer.
+            let data = match &whole {
+                Some(body) => &body[..],
+                None => &up.buf[..used],
+            };
             let written = if out.is_empty() {
-                write_all(io, &up.buf[..used]).await
-            } else {
-                out.extend_from_slice(&up.buf[..used]);
+                write_all(io, data).await
+            } else if data.len() <= HEAD_COPY_MAX {
+                out.extend_from_slice(data);
                 let written = write_all(io, &out).await;
                 out.clear();
                 written
+            } else {
+                let written = write_all_buf(io, &mut Buf::chain(&out[..], data)).await;
+                out.clear();
+                written
             };
-            up.buf.advance(used);
+            match whole {
+                Some(body) => capture.whole(body),
+                None => up.buf.advance(used),
+            }
             if let Err(e) = written {
                 return client_gone(&e, &mut capture, inflight);
             }
@@ -1015,8 +1090,15 @@ where
             capture.finish(Side::Response, inflight, None);
             return Ok(());
         }
-        // More from upstream.
-        if up.buf.capacity() - up.buf.len() < BODY_READ / 4 {
+        // More from upstream: room for the rest of a body of known length (the buffer is
+        // empty here, all of it was this body's), else for another BODY_READ.
+        let rest = match framing {
+            Framing::Length(_) => usize::try_from(left).unwrap_or(usize::MAX),
+            _ => 0,
+        };
+        if rest > BODY_READ && up.buf.is_empty() && up.buf.capacity() < rest {
+            up.buf = BytesMut::with_capacity(rest.min(MAX_BODY_READ));
+        } else if up.buf.capacity() - up.buf.len() < BODY_READ / 4 {
             up.buf.reserve(BODY_READ);
         }
         let read = match idle {
@@ -1072,6 +1154,21 @@ fn body_failure(capture: &Capture, cause: &str) -> String {
 async fn write_all<S: AsyncWrite + Unpin>(io: &mut S, bytes: &[u8]) -> std::io::Result<()> {
     io.write_all(bytes).await?;
     io.flush().await
+}
+
+/// [`write_all`] for bytes in pieces: one vectored write where the stream takes them.
+async fn write_all_buf<S: AsyncWrite + Unpin>(
+    io: &mut S,
+    bytes: &mut impl Buf,
+) -> std::io::Result<()> {
+    io.write_all_buf(bytes).await?;
+    io.flush().await
+}
+
+/// True when the first `n` bytes of `buf` fill it, so recording them as the buffer itself
+/// keeps no more than an eighth beyond them alive.
+fn fills(buf: &BytesMut, n: usize) -> bool {
+    buf.capacity() - n <= n / 8
 }
 
 /// Follows a chunked body: how much of the input belongs to it, and its data for the record.
