@@ -25,6 +25,8 @@ use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use tokio::time::Sleep;
+
 use bytes::{Buf, Bytes, BytesMut};
 
 use http::StatusCode;
@@ -189,6 +191,49 @@ impl IdlePool {
     }
 }
 
+/// A client connection's timers, one per kind of wait, each set again for every wait.
+/// tokio moves a timer to a later deadline without its runtime-wide timer lock, and the
+/// deadlines of one kind only move later; a new `timeout` per wait would take that lock to
+/// register and again to drop, and contend for it with the other worker as it parks.
+struct Timers {
+    /// `--response-timeout`: from sending a request to its response head.
+    response: Pin<Box<Sleep>>,
+    /// `--body-timeout`: between two reads of a request body from the client.
+    client_body: Option<Pin<Box<Sleep>>>,
+    /// `--idle-timeout`: between two reads of a response body from the upstream.
+    upstream_body: Option<Pin<Box<Sleep>>>,
+}
+
+impl Timers {
+    fn new(config: &crate::config::ProxyConfig) -> Self {
+        Self {
+            response: Box::pin(tokio::time::sleep(config.response_timeout)),
+            client_body: None,
+            upstream_body: None,
+        }
+    }
+}
+
+/// `timer` (made on first use), set to fire at `deadline`.
+fn arm(
+    timer: &mut Option<Pin<Box<Sleep>>>,
+    deadline: tokio::time::Instant,
+) -> &mut Pin<Box<Sleep>> {
+    let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+    timer.as_mut().reset(deadline);
+    timer
+}
+
+/// The output of `fut`, or `None` when `timer` fires first (it is only polled while `fut`
+/// is pending).
+async fn before<F: std::future::Future>(timer: &mut Pin<Box<Sleep>>, fut: F) -> Option<F::Output> {
+    tokio::select! {
+        biased;
+        out = fut => Some(out),
+        () = timer.as_mut() => None,
+    }
+}
+
 /// Serve requests on a client connection until it closes or a request needs hyper.
 pub(crate) async fn serve<S>(io: &mut S, ctx: &ConnCtx) -> End
 where
@@ -201,6 +246,7 @@ where
     tokio::pin!(cancelled);
     let header_timer = tokio::time::sleep(ctx.shared.config.header_timeout);
     tokio::pin!(header_timer);
+    let mut timers = Timers::new(&ctx.shared.config);
     let end = loop {
         let head =
             match read_head(io, &mut buf, ctx, cancelled.as_mut(), header_timer.as_mut()).await {
@@ -212,7 +258,7 @@ where
             break End::Fallback(std::mem::take(&mut buf));
         };
         buf.advance(head);
-        match exchange(io, &mut buf, parsed, &mut upstream, ctx).await {
+        match exchange(io, &mut buf, parsed, &mut upstream, &mut timers, ctx).await {
             Next::KeepAlive => {}
             Next::Close => break End::Closed,
         }
@@ -586,6 +632,7 @@ async fn exchange<S>(
     buf: &mut BytesMut,
     parsed: Parsed,
     slot: &mut Option<Upstream>,
+    timers: &mut Timers,
     ctx: &ConnCtx,
 ) -> Next
 where
@@ -630,6 +677,7 @@ where
         upstream = ctx.shared.idle.take(&key);
     }
     let deadline = tokio::time::Instant::now() + config.response_timeout;
+    timers.response.as_mut().reset(deadline);
     let mut attempt = 0;
     let mut request_recorded = false;
     let (mut up, status_head) = loop {
@@ -653,10 +701,10 @@ where
             }
         };
         // Send the head and what is here of the body.
-        let sent = tokio::time::timeout_at(deadline, send(&mut up, &forward)).await;
+        let sent = before(&mut timers.response, send(&mut up, &forward)).await;
         let sent = match sent {
-            Ok(sent) => sent,
-            Err(_) => {
+            Some(sent) => sent,
+            None => {
                 let close = close || body_left > 0;
                 return response_timeout(io, &inflight, config.response_timeout, close).await;
             }
@@ -675,14 +723,16 @@ where
                 if body_left > READ_BUF as u64 && buf.capacity() < BODY_READ {
                     buf.reserve(BODY_READ);
                 }
-                let read = tokio::time::timeout(config.body_timeout, io.read_buf(buf)).await;
+                let deadline = tokio::time::Instant::now() + config.body_timeout;
+                let timer = arm(&mut timers.client_body, deadline);
+                let read = before(timer, io.read_buf(buf)).await;
                 let fault = match read {
-                    Ok(Ok(0)) => Some(ClientBodyError::Aborted(
+                    Some(Ok(0)) => Some(ClientBodyError::Aborted(
                         "connection closed before message completed".to_owned(),
                     )),
-                    Ok(Ok(_)) => None,
-                    Ok(Err(e)) => Some(ClientBodyError::Aborted(e.to_string())),
-                    Err(_) => Some(ClientBodyError::Idle {
+                    Some(Ok(_)) => None,
+                    Some(Err(e)) => Some(ClientBodyError::Aborted(e.to_string())),
+                    None => Some(ClientBodyError::Idle {
                         secs: config.body_timeout.as_secs(),
                     }),
                 };
@@ -697,14 +747,14 @@ where
                 .min(buf.len());
             request_body.observe(&buf[..n]);
             // An upstream that stops taking the body counts against --response-timeout.
-            match tokio::time::timeout_at(deadline, send(&mut up, &buf[..n])).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
+            match before(&mut timers.response, send(&mut up, &buf[..n])).await {
+                Some(Ok(())) => {}
+                Some(Err(e)) => {
                     // The rest of the body is still on its way from the client.
                     let reason = format!("upstream failed before sending a response: {e}");
                     return fail(io, &inflight, StatusCode::BAD_GATEWAY, reason, true).await;
                 }
-                Err(_) => {
+                None => {
                     return response_timeout(io, &inflight, config.response_timeout, true).await
                 }
             }
@@ -720,16 +770,16 @@ where
             }
         }
         // The response head (interim 1xx responses are skipped, as hyper's client does).
-        match tokio::time::timeout_at(deadline, response_head(&mut up)).await {
-            Err(_) => return response_timeout(io, &inflight, config.response_timeout, close).await,
-            Ok(Ok(head)) => break (up, head),
-            Ok(Err(HeadError::Closed)) if reused && whole && attempt == 1 => {
+        match before(&mut timers.response, response_head(&mut up)).await {
+            None => return response_timeout(io, &inflight, config.response_timeout, close).await,
+            Some(Ok(head)) => break (up, head),
+            Some(Err(HeadError::Closed)) if reused && whole && attempt == 1 => {
                 // A kept connection the server had closed: the request goes again on a
                 // new one (it never reached a server that answered).
                 upstream = None;
                 continue;
             }
-            Ok(Err(e)) => {
+            Some(Err(e)) => {
                 return fail(io, &inflight, StatusCode::BAD_GATEWAY, e.to_string(), close).await
             }
         }
@@ -761,7 +811,17 @@ where
     };
     let limit = config.max_body_capture;
     let idle = config.body_idle_timeout;
-    let relayed = relay_body(io, &mut up, out, resp.framing, limit, idle, &inflight).await;
+    let timer = &mut timers.upstream_body;
+    let relayed = relay_body(
+        io,
+        &mut up,
+        out,
+        resp.framing,
+        limit,
+        (idle, timer),
+        &inflight,
+    )
+    .await;
     match relayed {
         Ok(()) => {
             if keep_upstream && up.buf.is_empty() {
@@ -998,7 +1058,7 @@ async fn relay_body<S>(
     mut out: Vec<u8>,
     framing: Framing,
     limit: usize,
-    idle: Option<Duration>,
+    (idle, timer): (Option<Duration>, &mut Option<Pin<Box<Sleep>>>),
     inflight: &InFlight,
 ) -> Result<(), ()>
 where
@@ -1102,15 +1162,17 @@ where
             up.buf.reserve(BODY_READ);
         }
         let read = match idle {
-            Some(after) => match tokio::time::timeout(after, up.stream.read_buf(&mut up.buf)).await
-            {
-                Ok(read) => read,
-                Err(_) => {
-                    let error = body_failure(&capture, &Stalled(after).to_string());
-                    capture.finish(Side::Response, inflight, Some(error));
-                    return Err(());
+            Some(after) => {
+                let timer = arm(timer, tokio::time::Instant::now() + after);
+                match before(timer, up.stream.read_buf(&mut up.buf)).await {
+                    Some(read) => read,
+                    None => {
+                        let error = body_failure(&capture, &Stalled(after).to_string());
+                        capture.finish(Side::Response, inflight, Some(error));
+                        return Err(());
+                    }
                 }
-            },
+            }
             None => up.stream.read_buf(&mut up.buf).await,
         };
         match read {
