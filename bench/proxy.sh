@@ -10,10 +10,16 @@
 #                             average per exchange over the whole run
 #   bench/proxy.sh peer       the matrix with mitmdump (pip install mitmproxy) as a third
 #                             side, A B C A B C …: prints corscope/mitmdump as well
+#   bench/proxy.sh reference  the matrix with examples/reference_proxy.rs as a third side:
+#                             a proxy on corscope's own stack (hyper, tokio-rustls, rcgen)
+#                             that captures nothing; prints corscope/reference as well
+#   bench/proxy.sh all        both of them: A B C D A B C D …
 #
 # Knobs (env): DURATION=5s ROUNDS=3 CONCS="1 50" BODIES="1k 100k preflight"
 #   SCHEMES="http https" RSS_N=10000 RSS_TOTAL=100000 CORSCOPE=target/release/corscope WORK=/tmp/corscope-bench
-# Needs: nginx, openssl, python3, oha (cargo install oha), a release build of corscope.
+#   REFERENCE=target/release/examples/reference_proxy
+# Needs: nginx, openssl, python3, oha (cargo install oha), a release build of corscope
+# (cargo build --release; for the reference side also --example reference_proxy).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,6 +36,8 @@ HTTP_PORT=${HTTP_PORT:-28080}
 HTTPS_PORT=${HTTPS_PORT:-28443}
 PROXY_PORT=${PROXY_PORT:-28888}
 PEER_PORT=${PEER_PORT:-28889}
+REF_PORT=${REF_PORT:-28890}
+REFERENCE=${REFERENCE:-$here/target/release/examples/reference_proxy}
 OHA=${OHA:-oha}
 mode=${1:-matrix}
 
@@ -124,12 +132,20 @@ start_mitmdump() {
   wait_port "$PEER_PORT"
 }
 
+start_reference() {
+  [ -x "$REFERENCE" ] || { echo "bench: build it first: cargo build --release --example reference_proxy" >&2; exit 1; }
+  "$REFERENCE" "127.0.0.1:$REF_PORT" "$WORK/ca.pem" >"$WORK/reference.out" 2>"$WORK/reference.err" &
+  pids+=($!)
+  wait_port "$REF_PORT"
+}
+
 # One load run; prints "rps p50_ms p99_ms errors".
-run_oha() { # scheme conc body via(direct|proxy|peer)
+run_oha() { # scheme conc body via(direct|proxy|ref|peer)
   local scheme=$1 conc=$2 body=$3 via=$4 port=$HTTP_PORT args=()
   [ "$scheme" = https ] && port=$HTTPS_PORT && args+=(--insecure)
   [ "$via" = proxy ] && args+=(-x "http://127.0.0.1:$PROXY_PORT")
   [ "$via" = peer ] && args+=(-x "http://127.0.0.1:$PEER_PORT")
+  [ "$via" = ref ] && args+=(-x "http://127.0.0.1:$REF_PORT")
   local path=$body
   if [ "$body" = preflight ]; then
     path=preflight
@@ -154,7 +170,7 @@ PY
 
 median() { python3 -c 'import sys,statistics; v=[float(x) for x in sys.argv[1:] if x!="nan"]; print(f"{statistics.median(v):.3f}" if v else "nan")' "$@"; }
 
-matrix() { # sides: "direct proxy" or "direct proxy peer"
+matrix() { # sides: "direct proxy" and any of "ref" and "peer"
   local sides=$1
   say "cells: schemes=[$SCHEMES] concs=[$CONCS] bodies=[$BODIES], $ROUNDS rounds of ${DURATION} per side [$sides]"
   declare -A res
@@ -169,27 +185,38 @@ matrix() { # sides: "direct proxy" or "direct proxy peer"
     done; done; done
     say "round $r done"
   done
-  local peer_head=""
-  [[ $sides == *peer* ]] && peer_head=$(printf ' | %9s %7s %7s %9s' mitm_rps p50 p99 "cs/mitm")
+  # Sides beyond direct and corscope get their own columns and corscope's ratio to them.
+  local extra=() head_extra=""
+  for via in $sides; do
+    case $via in
+      ref) extra+=(ref); head_extra+=$(printf ' | %9s %7s %7s %9s' ref_rps p50 p99 "cs/ref") ;;
+      peer) extra+=(peer); head_extra+=$(printf ' | %9s %7s %7s %9s' mitm_rps p50 p99 "cs/mitm") ;;
+    esac
+  done
   printf '\n%-6s %-3s %-9s | %9s %7s %7s | %9s %7s %7s | %6s %8s %6s%s\n' \
-    scheme c body direct_rps p50 p99 corscope_rps p50 p99 ratio "+p50ms" errors "$peer_head"
+    scheme c body direct_rps p50 p99 corscope_rps p50 p99 ratio "+p50ms" errors "$head_extra"
   for scheme in $SCHEMES; do for conc in $CONCS; do for body in $BODIES; do
-    d="$scheme/$conc/$body/direct"; p="$scheme/$conc/$body/proxy"; m="$scheme/$conc/$body/peer"
+    d="$scheme/$conc/$body/direct"; p="$scheme/$conc/$body/proxy"
     drps=$(median ${res[$d.rps]}); dp50=$(median ${res[$d.p50]}); dp99=$(median ${res[$d.p99]})
     prps=$(median ${res[$p.rps]}); pp50=$(median ${res[$p.p50]}); pp99=$(median ${res[$p.p99]})
     ratio=$(python3 -c "print(f'{$prps/$drps:.2f}' if $drps > 0 else 'nan')")
     add=$(python3 -c "print(f'{$pp50-$dp50:.3f}')")
     errs=$(( ${res[$d.err]} + ${res[$p.err]} ))
-    peer_cols=""
-    if [[ $sides == *peer* ]]; then
+    cols=""
+    for via in "${extra[@]}"; do
+      m="$scheme/$conc/$body/$via"
       mrps=$(median ${res[$m.rps]}); mp50=$(median ${res[$m.p50]}); mp99=$(median ${res[$m.p99]})
-      vs=$(python3 -c "print(f'{$prps/$mrps:.1f}x' if $mrps > 0 else 'nan')")
-      peer_cols=$(printf ' | %9.0f %7.3f %7.3f %9s' "$mrps" "$mp50" "$mp99" "$vs")
+      if [ "$via" = peer ]; then
+        vs=$(python3 -c "print(f'{$prps/$mrps:.1f}x' if $mrps > 0 else 'nan')")
+      else
+        vs=$(python3 -c "print(f'{$prps/$mrps:.2f}' if $mrps > 0 else 'nan')")
+      fi
+      cols+=$(printf ' | %9.0f %7.3f %7.3f %9s' "$mrps" "$mp50" "$mp99" "$vs")
       errs=$(( errs + ${res[$m.err]} ))
-    fi
+    done
     printf '%-6s %-3s %-9s | %9.0f %7.3f %7.3f | %9.0f %7.3f %7.3f | %6s %8s %6s%s\n' \
       "$scheme" "$conc" "$body" "$drps" "$dp50" "$dp99" "$prps" "$pp50" "$pp99" "$ratio" "$add" \
-      "$errs" "$peer_cols"
+      "$errs" "$cols"
   done; done; done
 }
 
@@ -228,5 +255,7 @@ case "$mode" in
   matrix) start_corscope; matrix "direct proxy" ;;
   rss) start_corscope; rss ;;
   peer) start_corscope; start_mitmdump; matrix "direct proxy peer" ;;
-  *) echo "usage: bench/proxy.sh [matrix|rss|peer]" >&2; exit 2 ;;
+  reference) start_corscope; start_reference; matrix "direct proxy ref" ;;
+  all) start_corscope; start_reference; start_mitmdump; matrix "direct proxy ref peer" ;;
+  *) echo "usage: bench/proxy.sh [matrix|rss|peer|reference|all]" >&2; exit 2 ;;
 esac
