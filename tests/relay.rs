@@ -501,8 +501,18 @@ async fn a_connection_moves_on_to_hyper_for_a_request_the_relay_does_not_serve()
     }
 }
 
-#[tokio::test]
-async fn the_relay_serves_requests_inside_intercepted_tls() {
+/// corscope intercepting TLS to an HTTP/1.1 upstream, and an HTTP/1.1 client connection to
+/// that upstream through it: the proxy, the upstream's `host:port` and the client.
+async fn h1_through_interception<B>() -> (
+    TestProxy,
+    String,
+    hyper::client::conn::http1::SendRequest<B>,
+)
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let ca = TestCa::new();
     let upstream = start_upstream(Some(ca.server_config(&[b"http/1.1"]))).await;
     let proxy = start_proxy(Some(&ca), |_| {}).await;
@@ -511,7 +521,12 @@ async fn the_relay_serves_requests_inside_intercepted_tls() {
     let tls = tls_over(tunnel, proxy.client_roots(), &[b"http/1.1"])
         .await
         .unwrap();
-    let mut send = h1_over(tls).await;
+    (proxy, target, h1_over(tls).await)
+}
+
+#[tokio::test]
+async fn the_relay_serves_requests_inside_intercepted_tls() {
+    let (proxy, target, mut send) = h1_through_interception().await;
     for i in 0..3 {
         let req = http::Request::post(format!("https://{target}/echo?n={i}"))
             .header("host", &target)
@@ -540,15 +555,7 @@ async fn the_relay_serves_requests_inside_intercepted_tls() {
 
 #[tokio::test]
 async fn large_bodies_inside_intercepted_tls_arrive_whole() {
-    let ca = TestCa::new();
-    let upstream = start_upstream(Some(ca.server_config(&[b"http/1.1"]))).await;
-    let proxy = start_proxy(Some(&ca), |_| {}).await;
-    let target = upstream.addr.to_string();
-    let tunnel = connect_tunnel(proxy.addr, &target).await;
-    let tls = tls_over(tunnel, proxy.client_roots(), &[b"http/1.1"])
-        .await
-        .unwrap();
-    let mut send = h1_over(tls).await;
+    let (proxy, target, mut send) = h1_through_interception().await;
     let sizes: [u64; 4] = [100_000, 100_000, 300_000, 100_000];
     for &n in &sizes {
         let req = http::Request::get(format!("https://{target}/bytes?n={n}"))

@@ -72,8 +72,10 @@ const ZERO_COPY_MIN: usize = 16 * 1024;
 /// out in a vectored write of the two instead.
 const HEAD_COPY_MAX: usize = 16 * 1024;
 
-/// Largest read buffer an idle pooled connection keeps: the rest goes back to the
-/// allocator, and the next response's read sizes it again from [`Upstream::hint`].
+/// Largest read buffer an upstream connection keeps between responses (kept by its client
+/// connection or idle in the pool): a larger one goes back to the allocator, and the next
+/// response's read sizes one again from [`Upstream::hint`]. A thousand connections that
+/// each fetched a large body then hold no more than this each.
 const IDLE_BUF_MAX: usize = 16 * 1024;
 
 /// Longest chunk-size or trailer line accepted in a chunked response.
@@ -115,6 +117,13 @@ pub(crate) struct Upstream {
 }
 
 impl Upstream {
+    /// Between responses: give a large empty read buffer back (see [`IDLE_BUF_MAX`]).
+    fn release_buffer(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > IDLE_BUF_MAX {
+            self.buf = BytesMut::new();
+        }
+    }
+
     /// True when the connection is still open and quiet: an idle connection that has data
     /// to read or has been closed by the server must not carry another request.
     fn quiet(&mut self) -> bool {
@@ -154,9 +163,7 @@ impl IdlePool {
         if !upstream.quiet() {
             return;
         }
-        if upstream.buf.capacity() > IDLE_BUF_MAX {
-            upstream.buf = BytesMut::new();
-        }
+        upstream.release_buffer();
         let sweep = self
             .puts
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
@@ -825,6 +832,7 @@ where
     match relayed {
         Ok(()) => {
             if keep_upstream && up.buf.is_empty() {
+                up.release_buffer();
                 *slot = Some(up);
             }
             if close {
