@@ -5,6 +5,9 @@
 //! that owns the client connection. No request object, no pooled client with its own
 //! connection task, no channel between them: a request costs the four socket operations
 //! it must and little else, and the head corscope parsed for forwarding is the record.
+//! A body of known length is read in as few reads as the kernel allows (the buffer is
+//! sized from the length, and from the connection's last response before its head is
+//! read), and a large one that arrives whole is recorded as the buffer it came in.
 //!
 //! Anything else — CONNECT, upgrades, `Expect`, chunked request bodies, HTTP/1.0,
 //! `--proxy-auth`, origin-form requests to the proxy, malformed or ambiguous heads — is
@@ -25,12 +28,11 @@ use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use tokio::time::Sleep;
-
 use bytes::{Buf, Bytes, BytesMut};
 
 use http::StatusCode;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::time::Sleep;
 
 use super::forward::{record_own_response, HOP};
 use super::recorder::{captured_body, ClientBodyError, InFlight, Side, Stalled};
