@@ -23,7 +23,7 @@ use crate::cors::verdict::{
     chrome_detail, chrome_message, firefox_reason, for_exchange, resource_word, OtherOutcome,
     Outcome, PreflightUse, RedirectInfo, Stage, Verdict,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// How long, by default, a preflight waits for its actual request before the engine calls
@@ -517,14 +517,14 @@ impl Session {
         // walking every index then cost more than judging): what waits among them is
         // settled, and they leave the lists of their own URLs.
         let mut due = Vec::new();
-        let mut urls: Vec<String> = Vec::new();
+        let mut urls: HashSet<String> = HashSet::new();
         for i in self.nodes.base..cut {
             let Some(n) = self.nodes.get(i) else { continue };
             if self.waiting.contains(&(n.started, i)) {
                 due.push((n.started, i));
             }
-            if !urls.contains(&n.url) {
-                urls.push(n.url.clone());
+            if !urls.contains(n.url.as_str()) {
+                urls.insert(n.url.clone());
             }
         }
         due.sort_unstable();

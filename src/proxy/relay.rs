@@ -42,6 +42,7 @@ use super::{ConnCtx, Target, MAX_IDLE_UPSTREAM_PER_HOST, UPSTREAM_IDLE_TIMEOUT};
 use crate::capture::event::EventKind;
 use crate::capture::exchange::{decode_header_bytes, Body, HeaderList, RequestRecord};
 use crate::capture::exchange::{intern, ResponseRecord};
+use crate::config::ProxyConfig;
 
 /// Header lines per request head the relay parses; a head with more goes to hyper, which
 /// answers 431 (its limit is 100).
@@ -214,7 +215,7 @@ struct Timers {
 }
 
 impl Timers {
-    fn new(config: &crate::config::ProxyConfig) -> Self {
+    fn new(config: &ProxyConfig) -> Self {
         Self {
             response: Box::pin(tokio::time::sleep(config.response_timeout)),
             client_body: None,
@@ -818,19 +819,8 @@ where
             .min(MAX_BODY_READ),
         _ => 0,
     };
-    let limit = config.max_body_capture;
-    let idle = config.body_idle_timeout;
     let timer = &mut timers.upstream_body;
-    let relayed = relay_body(
-        io,
-        &mut up,
-        out,
-        resp.framing,
-        limit,
-        (idle, timer),
-        &inflight,
-    )
-    .await;
+    let relayed = relay_body(io, &mut up, out, resp.framing, config, timer, &inflight).await;
     match relayed {
         Ok(()) => {
             if keep_upstream && up.buf.is_empty() {
@@ -1060,25 +1050,28 @@ fn status_digits(status: u16) -> [u8; 3] {
     [digit(status / 100), digit(status / 10), digit(status)]
 }
 
-/// Stream the response body to the client (`out` holds the head), recording it. `Err`
-/// when the exchange ended badly (recorded already): the client connection must close.
+/// Stream the response body to the client (`out` holds the head), recording it up to
+/// `--max-body-capture`, each upstream read within `--idle-timeout` (`timer`, the
+/// connection's [`Timers::upstream_body`]). `Err` when the exchange ended badly (recorded
+/// already): the client connection must close.
 async fn relay_body<S>(
     io: &mut S,
     up: &mut Upstream,
     mut out: Vec<u8>,
     framing: Framing,
-    limit: usize,
-    (idle, timer): (Option<Duration>, &mut Option<Pin<Box<Sleep>>>),
+    config: &ProxyConfig,
+    timer: &mut Option<Pin<Box<Sleep>>>,
     inflight: &InFlight,
 ) -> Result<(), ()>
 where
     S: AsyncWrite + Unpin,
 {
+    let idle = config.body_idle_timeout;
     let expected = match framing {
         Framing::Length(n) => n,
         _ => 0,
     };
-    let mut capture = Capture::new(limit, expected);
+    let mut capture = Capture::new(config.max_body_capture, expected);
     let mut left = expected;
     let mut chunks = Dechunk::default();
     let mut done = framing == Framing::Empty;
