@@ -66,6 +66,15 @@ const BODY_READ: usize = 64 * 1024;
 /// goes out in one write.
 const MAX_BODY_READ: usize = 1024 * 1024;
 
+/// Room given past the bytes a read is expected to bring (the rest of a body of known
+/// length, or a response like the connection's last one). A read that fills its buffer
+/// leaves tokio holding the socket as readable, and the next check that the connection is
+/// quiet ([`Upstream::quiet`]) pays a `recvfrom` that finds nothing; a read with room to
+/// spare that takes the last bytes is a short one, which tells tokio the socket is drained.
+/// It also absorbs a next head a few bytes longer than the last (a growing counter or
+/// cookie), which would otherwise need a second read.
+const READ_SLACK: usize = 256;
+
 /// Smallest body recorded as the read buffer it arrived in rather than as a copy (see
 /// [`Capture::whole`]); smaller ones are copied, so a small body never holds a larger
 /// buffer alive in the store.
@@ -895,8 +904,11 @@ async fn response_head(up: &mut Upstream) -> Result<usize, HeadError> {
                 MAX_RESPONSE_HEAD / 1024
             )));
         }
-        if up.buf.is_empty() && up.buf.capacity() < up.hint {
-            up.buf = BytesMut::with_capacity(up.hint);
+        let room = up.hint + READ_SLACK;
+        if up.hint > 0 && up.buf.is_empty() && up.buf.capacity() < room {
+            // `reserve` takes back the room of an emptied buffer this connection still
+            // owns alone, and allocates only when it is too small or was handed on.
+            up.buf.reserve(room);
         } else if up.buf.capacity() - up.buf.len() < 1024 {
             up.buf.reserve(READ_BUF);
         }
@@ -1160,7 +1172,7 @@ where
             _ => 0,
         };
         if rest > BODY_READ && up.buf.is_empty() && up.buf.capacity() < rest {
-            up.buf = BytesMut::with_capacity(rest.min(MAX_BODY_READ));
+            up.buf = BytesMut::with_capacity(rest.min(MAX_BODY_READ) + READ_SLACK);
         } else if up.buf.capacity() - up.buf.len() < BODY_READ / 4 {
             up.buf.reserve(BODY_READ);
         }
