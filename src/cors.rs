@@ -15,7 +15,7 @@ pub mod profile;
 pub mod safelist;
 pub mod verdict;
 
-pub use pairing::{Config, Session};
+pub use pairing::{Config, Session, Shared};
 pub use profile::Profile;
 pub use verdict::{Outcome, Stage, Verdict};
 

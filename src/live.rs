@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::capture::store::Store;
 use crate::capture::{Exchange, ExchangeId};
 use crate::cors::verdict::for_exchange;
-use crate::cors::{self, Profile, Verdict};
+use crate::cors::{self, Profile, Shared, Verdict};
 
 /// How often waiting preflights are checked against the clock.
 pub const TICK: Duration = Duration::from_millis(250);
@@ -90,9 +90,8 @@ struct Inner {
 }
 
 impl Inner {
-    /// Record `v` as the verdict of its exchange.
-    fn insert(&mut self, v: Arc<Verdict>) {
-        let id = v.exchange;
+    /// Record `v` as the verdict of exchange `id` (`v` may be another exchange's).
+    fn insert(&mut self, id: ExchangeId, v: Arc<Verdict>) {
         self.judged = if self.judged.is_empty() {
             id..id + 1
         } else {
@@ -109,6 +108,11 @@ impl Inner {
 
     /// `v`, or an equal verdict of another exchange already kept.
     fn share(&mut self, v: Arc<Verdict>) -> Arc<Verdict> {
+        // The session hands out one verdict for exchanges it judged alike: most often
+        // the very one kept last.
+        if self.shared.iter().any(|s| Arc::ptr_eq(s, &v)) {
+            return v;
+        }
         if let Some(same) = self.shared.iter().find(|s| s.same_apart_from_exchange(&v)) {
             return same.clone();
         }
@@ -293,21 +297,21 @@ impl Verdicts {
         self.lock().held()
     }
 
-    fn record(&self, verdicts: Vec<Arc<Verdict>>, evict_below: ExchangeId) {
+    fn record(&self, verdicts: Vec<Shared>, evict_below: ExchangeId) {
         let changed = !verdicts.is_empty();
         {
             let mut inner = self.lock();
             if !changed && evict_below <= inner.held_from {
                 return;
             }
-            for v in verdicts {
-                if v.exchange < evict_below {
+            for Shared { id, verdict } in verdicts {
+                if id < evict_below {
                     // Judged (or settled) after the store evicted it.
-                    inner.keep_evicted(v.exchange, &v);
+                    inner.keep_evicted(id, &verdict);
                     continue;
                 }
-                inner.changes.push_back(v.exchange);
-                inner.insert(v);
+                inner.changes.push_back(id);
+                inner.insert(id, verdict);
             }
             while inner.changes.len() > MAX_CHANGES {
                 inner.changes.pop_front();
@@ -322,7 +326,7 @@ impl Verdicts {
 
     /// Every held verdict recomputed (a profile switch): evicted exchanges cannot be judged
     /// again, so their blocked verdicts go too.
-    fn replace_all(&self, verdicts: Vec<Arc<Verdict>>) {
+    fn replace_all(&self, verdicts: Vec<Shared>) {
         {
             let mut inner = self.lock();
             inner.evicted_blocked.clear();
@@ -330,8 +334,8 @@ impl Verdicts {
             inner.kept.clear();
             inner.shared.clear();
             inner.judged = 0..0;
-            for v in verdicts {
-                inner.insert(v);
+            for Shared { id, verdict } in verdicts {
+                inner.insert(id, verdict);
             }
             inner.generation += 1;
         }
@@ -357,7 +361,7 @@ pub async fn follow(store: Arc<Store>, verdicts: Arc<Verdicts>, shutdown: Cancel
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         cursor = feed(&store, &verdicts, &mut session, cursor);
-        verdicts.record(session.tick(now_ms()), store.first_id());
+        verdicts.record(session.tick_shared(now_ms()), store.first_id());
         tokio::select! {
             c = changes.changed() => {
                 if c.is_err() { break }
@@ -376,7 +380,7 @@ pub async fn follow(store: Arc<Store>, verdicts: Arc<Verdicts>, shutdown: Cancel
         }
     }
     feed(&store, &verdicts, &mut session, cursor);
-    verdicts.record(session.finish(), store.first_id());
+    verdicts.record(session.finish_shared(), store.first_id());
 }
 
 /// Push everything after `cursor` into the session; returns the new cursor.
@@ -386,12 +390,12 @@ fn feed(store: &Store, verdicts: &Verdicts, session: &mut cors::Session, mut cur
         cursor = batch.next;
         let mut out = Vec::new();
         for ex in &batch.items {
-            out.extend(session.tick(ex.started_ms()));
-            out.extend(session.push(ex));
+            out.extend(session.tick_shared(ex.started_ms()));
+            out.extend(session.push_shared(ex));
         }
         // Hold no more than the store: drop what it evicted (settling what still waited).
         let first = store.first_id();
-        out.extend(session.forget_before(first));
+        out.extend(session.forget_before_shared(first));
         verdicts.record(out, first);
         if batch.items.len() < BATCH {
             return cursor;
@@ -409,10 +413,10 @@ fn rebuild(store: &Store, verdicts: &Verdicts, profile: Profile) -> cors::Sessio
     // exchange wins.
     let mut all = Vec::with_capacity(held.len());
     for ex in &held {
-        all.extend(session.tick(ex.started_ms()));
-        all.extend(session.push(ex));
+        all.extend(session.tick_shared(ex.started_ms()));
+        all.extend(session.push_shared(ex));
     }
-    all.extend(session.tick(now_ms()));
+    all.extend(session.tick_shared(now_ms()));
     verdicts.replace_all(all);
     session
 }
@@ -470,7 +474,7 @@ mod tests {
             &[("Access-Control-Allow-Origin", "*")],
             200,
         ));
-        let mut batch: Vec<Arc<Verdict>> = plain.iter().map(|&id| judge(id)).collect();
+        let mut batch: Vec<Shared> = plain.iter().map(|&id| judge(id)).collect();
         batch.push(judge(cors_id));
         batch.push(judge(allowed));
         verdicts.record(batch, store.first_id());
@@ -509,8 +513,12 @@ mod tests {
     }
 
     /// Exchange `id` judged on its own, as the follower hands verdicts over.
-    fn judged(store: &Store, verdicts: &Verdicts, id: ExchangeId) -> Arc<Verdict> {
-        Arc::new(cors::judge_alone(&store.get(id).unwrap(), verdicts.engine_config()).unwrap())
+    fn judged(store: &Store, verdicts: &Verdicts, id: ExchangeId) -> Shared {
+        let v = cors::judge_alone(&store.get(id).unwrap(), verdicts.engine_config()).unwrap();
+        Shared {
+            id,
+            verdict: Arc::new(v),
+        }
     }
 
     /// Repeats of a blocked request keep one verdict between them, and each is still
@@ -524,7 +532,7 @@ mod tests {
             .map(|_| store.push(ex("GET", &[origin], &[], 200)))
             .collect();
         let other = store.push(ex("PUT", &[origin], &[], 200));
-        let batch: Vec<Arc<Verdict>> = ids.iter().chain([&other]).map(|&id| judge(id)).collect();
+        let batch: Vec<Shared> = ids.iter().chain([&other]).map(|&id| judge(id)).collect();
         verdicts.record(batch, store.first_id());
         {
             let inner = verdicts.lock();
@@ -539,7 +547,7 @@ mod tests {
         assert_eq!(blocked, [ids[0], ids[1], ids[2], ids[3], other]);
         // Two more push the first two out of the store: their blocked verdicts are kept
         // under their own ids.
-        let more: Vec<Arc<Verdict>> = (0..2)
+        let more: Vec<Shared> = (0..2)
             .map(|_| store.push(ex("GET", &[origin], &[], 200)))
             .map(judge)
             .collect();
@@ -560,7 +568,7 @@ mod tests {
             .map(|_| store.push(ex("GET", &[], &[], 200)))
             .collect();
         assert_eq!(store.first_id(), 3);
-        let read: Vec<Arc<Verdict>> = ids.iter().skip(1).map(|&id| judge(id)).collect();
+        let read: Vec<Shared> = ids.iter().skip(1).map(|&id| judge(id)).collect();
         verdicts.record(read, store.first_id());
         assert_eq!(verdicts.held(), 3);
         assert!(verdicts.get(first).is_none());

@@ -26,6 +26,30 @@ use crate::cors::verdict::{
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+/// A verdict as the session holds it, handed out for exchange `id`. Exchanges judged
+/// alike (a repeated preflight answered from the session's memo) hold one verdict, whose
+/// own `exchange` is then the first of them: [`Shared::into_own`] makes the copy under
+/// `id`, and a holder of many verdicts can keep the shared one instead (the `*_shared`
+/// methods of [`Session`]; the others hand out copies).
+#[derive(Debug, Clone)]
+pub struct Shared {
+    /// The exchange this verdict is for.
+    pub id: ExchangeId,
+    /// Its verdict, perhaps shared with other exchanges.
+    pub verdict: Arc<Verdict>,
+}
+
+impl Shared {
+    /// The verdict under its own exchange id (a copy when it is shared).
+    pub fn into_own(self) -> Arc<Verdict> {
+        for_exchange(&self.verdict, self.id)
+    }
+}
+
+fn own(handed: Vec<Shared>) -> Vec<Arc<Verdict>> {
+    handed.into_iter().map(Shared::into_own).collect()
+}
+
 /// How long, by default, a preflight waits for its actual request before the engine calls
 /// it blocked. Browsers send the actual request right after a passing preflight; 2 s covers
 /// a slow page without leaving the user staring at "pending".
@@ -407,14 +431,22 @@ impl Session {
             .collect()
     }
 
-    /// The verdict of node `i` to hand out, under its own exchange id.
-    fn handout(&self, i: usize) -> Arc<Verdict> {
-        for_exchange(&self.verdicts[i], self.nodes[i].id)
+    /// The verdict of node `i` to hand out.
+    fn handout(&self, i: usize) -> Shared {
+        Shared {
+            id: self.nodes[i].id,
+            verdict: self.verdicts[i].clone(),
+        }
     }
 
     /// Judge a finished exchange. Returns the new verdict and every earlier verdict that
     /// changed because of it (a preflight learns its actual request, a redirect its next hop).
     pub fn push(&mut self, ex: &Exchange) -> Vec<Arc<Verdict>> {
+        own(self.push_shared(ex))
+    }
+
+    /// [`Session::push`], handing verdicts out as the session holds them.
+    pub fn push_shared(&mut self, ex: &Exchange) -> Vec<Shared> {
         let changed = self.push_inner(ex);
         let out = changed.iter().map(|&i| self.handout(i)).collect();
         if self.cfg.release_settled {
@@ -429,6 +461,11 @@ impl Session {
     /// Settle the preflights and redirects that waited `preflight_wait_ms` without a
     /// follow-up, as of `now_ms` (milliseconds since the Unix epoch).
     pub fn tick(&mut self, now_ms: i64) -> Vec<Arc<Verdict>> {
+        own(self.tick_shared(now_ms))
+    }
+
+    /// [`Session::tick`], handing verdicts out as the session holds them.
+    pub fn tick_shared(&mut self, now_ms: i64) -> Vec<Shared> {
         let wait = self.cfg.preflight_wait_ms;
         let due: Vec<usize> = self
             .waiting
@@ -503,6 +540,11 @@ impl Session {
     /// pair with the forgotten ones (a cached preflight that was forgotten reads as "not
     /// seen", as one cached before the capture does).
     pub fn forget_before(&mut self, id: ExchangeId) -> Vec<Arc<Verdict>> {
+        own(self.forget_before_shared(id))
+    }
+
+    /// [`Session::forget_before`], handing verdicts out as the session holds them.
+    pub fn forget_before_shared(&mut self, id: ExchangeId) -> Vec<Shared> {
         let cut = self.nodes.base
             + self
                 .nodes
@@ -591,10 +633,15 @@ impl Session {
 
     /// Settle everything still waiting (end of input).
     pub fn finish(&mut self) -> Vec<Arc<Verdict>> {
+        own(self.finish_shared())
+    }
+
+    /// [`Session::finish`], handing verdicts out as the session holds them.
+    pub fn finish_shared(&mut self) -> Vec<Shared> {
         self.settle_where(|_| true)
     }
 
-    fn settle_where(&mut self, due: impl Fn(&Node) -> bool) -> Vec<Arc<Verdict>> {
+    fn settle_where(&mut self, due: impl Fn(&Node) -> bool) -> Vec<Shared> {
         let due: Vec<usize> = self
             .waiting
             .iter()
@@ -605,7 +652,7 @@ impl Session {
     }
 
     /// Settle waiting nodes `due` (in the order given): their wait is over.
-    fn settle(&mut self, due: Vec<usize>) -> Vec<Arc<Verdict>> {
+    fn settle(&mut self, due: Vec<usize>) -> Vec<Shared> {
         let mut out = Vec::with_capacity(due.len());
         for i in due {
             self.waiting.remove(&(self.nodes[i].started, i));
@@ -1644,6 +1691,54 @@ mod tests {
             }
             assert_eq!(with.finish(), without.finish(), "{profile:?}: at the end");
         }
+    }
+
+    /// The `*_shared` methods hand out what `push`, `tick` and `finish` do, as the session
+    /// holds it: repeats of a lone preflight judged alike come out as one verdict, each
+    /// handed out under its own exchange id.
+    #[test]
+    fn shared_handouts_are_one_verdict_under_each_exchange_id() {
+        let mut cfg = Config::new(Profile::Chrome);
+        cfg.release_settled = true;
+        let mut shared = Session::new(cfg);
+        let mut copies = Session::new(cfg);
+        let same = |handed: &[Shared], copied: &[Arc<Verdict>]| {
+            let own: Vec<Arc<Verdict>> = handed.iter().cloned().map(Shared::into_own).collect();
+            assert_eq!(own, copied);
+            for (h, c) in handed.iter().zip(copied) {
+                assert_eq!(h.id, c.exchange);
+            }
+        };
+        let mut pending = Vec::new();
+        for id in 1..=5u64 {
+            let e = preflight(id, i64::try_from(id).unwrap() * 10, "PUT", "x-a", PF_OK);
+            let handed = shared.push_shared(&e);
+            same(&handed, &copies.push(&e));
+            assert_eq!(handed.len(), 1);
+            pending.push(handed[0].clone());
+        }
+        assert_eq!(pending[0].verdict.exchange, 1);
+        assert!(pending
+            .iter()
+            .all(|s| Arc::ptr_eq(&s.verdict, &pending[0].verdict)));
+        assert_eq!(pending[0].verdict.outcome, Outcome::Pending);
+        // Their wait ends: settled alike, again one verdict.
+        let later = 1_700_000_060_000;
+        let settled = shared.tick_shared(later);
+        same(&settled, &copies.tick(later));
+        let ids: Vec<ExchangeId> = settled.iter().map(|s| s.id).collect();
+        assert_eq!(ids, [1, 2, 3, 4, 5]);
+        assert!(settled
+            .iter()
+            .all(|s| Arc::ptr_eq(&s.verdict, &settled[0].verdict)));
+        assert_ne!(settled[0].verdict.outcome, Outcome::Pending);
+        // A different preflight left waiting at the end.
+        let e = preflight(6, 60_010, "DELETE", "", PF_OK);
+        same(&shared.push_shared(&e), &copies.push(&e));
+        let last = shared.finish_shared();
+        same(&last, &copies.finish());
+        assert_eq!(last.len(), 1);
+        assert_eq!(last[0].id, 6);
     }
 
     #[test]
