@@ -7,7 +7,7 @@
 //! change log by cursor, so a verdict that settles later (a pending preflight) reaches
 //! them again. The proxy never waits on any of this.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -65,7 +65,7 @@ struct Inner {
     /// most traffic is not CORS or is allowed, and such an exchange costs the table nothing.
     /// A kept verdict may be shared with other exchanges (its `exchange` is then another
     /// id); it is handed out under its own through [`for_exchange`].
-    kept: HashMap<ExchangeId, Arc<Verdict>>,
+    kept: ById,
     /// The last [`SHARED_VERDICTS`] distinct verdicts kept, newest first.
     shared: VecDeque<Arc<Verdict>>,
     /// The exchanges judged so far among those held: verdicts come for the store's dense
@@ -100,10 +100,10 @@ impl Inner {
         match Verdicts::kept(v) {
             Some(v) => {
                 let v = self.share(v);
-                self.kept.insert(id, v)
+                self.kept.insert(id, v);
             }
-            None => self.kept.remove(&id),
-        };
+            None => self.kept.remove(id),
+        }
     }
 
     /// `v`, or an equal verdict of another exchange already kept.
@@ -140,25 +140,98 @@ impl Inner {
         }
     }
 
-    /// Drop the verdicts of exchanges below `first` (ids are dense, so this walks only
-    /// the ids evicted since the last call, or the map when that is shorter).
+    /// Drop the verdicts of exchanges below `first`, keeping the blocked ones aside.
     fn drop_below(&mut self, first: ExchangeId) {
         if first <= self.held_from {
             return;
         }
-        let mut gone: Vec<ExchangeId> = if first - self.held_from > self.kept.len() as u64 {
-            self.kept.keys().copied().filter(|id| *id < first).collect()
-        } else {
-            (self.held_from..first).collect()
-        };
-        gone.sort_unstable();
-        for id in gone {
-            if let Some(v) = self.kept.remove(&id) {
-                self.keep_evicted(id, &v);
-            }
+        for (id, v) in self.kept.take_below(first) {
+            self.keep_evicted(id, &v);
         }
         self.judged = self.judged.start.max(first)..self.judged.end.max(first);
         self.held_from = first;
+    }
+}
+
+/// Verdicts by exchange id, one slot per id from the lowest held: the store's ids are
+/// dense and the table follows them in order, so a slot is found by subtraction, and
+/// eviction pops from the front. Empty slots at the front are dropped as they appear, so
+/// the slots span no more than the ids from the oldest verdict kept to the newest.
+#[derive(Debug, Default)]
+struct ById {
+    /// The id of `slots[0]`.
+    base: ExchangeId,
+    slots: VecDeque<Option<Arc<Verdict>>>,
+}
+
+impl ById {
+    fn slot(&self, id: ExchangeId) -> Option<usize> {
+        usize::try_from(id.checked_sub(self.base)?).ok()
+    }
+
+    fn get(&self, id: ExchangeId) -> Option<&Arc<Verdict>> {
+        self.slots.get(self.slot(id)?)?.as_ref()
+    }
+
+    fn insert(&mut self, id: ExchangeId, v: Arc<Verdict>) {
+        if self.slots.is_empty() || id < self.base {
+            // Before the first slot (a verdict that changed after later ones were kept).
+            let gap = if self.slots.is_empty() {
+                0
+            } else {
+                usize::try_from(self.base - id).unwrap_or(usize::MAX)
+            };
+            for _ in 0..gap {
+                self.slots.push_front(None);
+            }
+            self.base = id;
+        }
+        let Some(i) = self.slot(id) else { return };
+        if i >= self.slots.len() {
+            self.slots.resize(i + 1, None);
+        }
+        self.slots[i] = Some(v);
+    }
+
+    fn remove(&mut self, id: ExchangeId) {
+        let Some(slot) = self.slot(id).and_then(|i| self.slots.get_mut(i)) else {
+            return;
+        };
+        *slot = None;
+        while let Some(None) = self.slots.front() {
+            self.slots.pop_front();
+            self.base += 1;
+        }
+    }
+
+    /// Take out the verdicts of ids below `first`, in id order.
+    fn take_below(&mut self, first: ExchangeId) -> Vec<(ExchangeId, Arc<Verdict>)> {
+        let mut out = Vec::new();
+        while self.base < first {
+            let Some(slot) = self.slots.pop_front() else {
+                break;
+            };
+            if let Some(v) = slot {
+                out.push((self.base, v));
+            }
+            self.base += 1;
+        }
+        while let Some(None) = self.slots.front() {
+            self.slots.pop_front();
+            self.base += 1;
+        }
+        out
+    }
+
+    /// The verdicts held, in id order.
+    fn iter(&self) -> impl Iterator<Item = (ExchangeId, &Arc<Verdict>)> {
+        (self.base..)
+            .zip(&self.slots)
+            .filter_map(|(id, v)| Some((id, v.as_ref()?)))
+    }
+
+    fn clear(&mut self) {
+        self.slots.clear();
     }
 }
 
@@ -201,7 +274,7 @@ impl Verdicts {
             if !inner.judged.contains(&id) {
                 return None;
             }
-            match inner.kept.get(&id) {
+            match inner.kept.get(id) {
                 Some(v) => return Some(for_exchange(v, id)),
                 None => inner.store.clone()?,
             }
@@ -274,13 +347,11 @@ impl Verdicts {
     /// [`MAX_EVICTED_BLOCKED`] of those whose exchanges the store evicted.
     pub fn blocked(&self) -> Vec<Arc<Verdict>> {
         let inner = self.lock();
-        let mut v: Vec<Arc<Verdict>> = inner
+        let v = inner
             .kept
             .iter()
             .filter(|(_, v)| v.outcome.is_blocked())
-            .map(|(&id, v)| for_exchange(v, id))
-            .collect();
-        v.sort_by_key(|v| v.exchange);
+            .map(|(id, v)| for_exchange(v, id));
         let mut all = inner.evicted_blocked.clone();
         all.extend(v);
         all
@@ -479,7 +550,7 @@ mod tests {
         batch.push(judge(allowed));
         verdicts.record(batch, store.first_id());
         assert_eq!(verdicts.held(), 7);
-        assert_eq!(verdicts.lock().kept.len(), 1);
+        assert_eq!(verdicts.lock().kept.iter().count(), 1);
         for id in plain.iter().copied().chain([cors_id, allowed]) {
             assert_eq!(verdicts.get(id).unwrap().exchange, id);
         }
@@ -499,6 +570,47 @@ mod tests {
         assert_eq!(verdicts.held(), 1);
         assert!(verdicts.get(later).is_some());
         assert!(verdicts.get(plain[0]).is_none());
+    }
+
+    /// The id-indexed table: slots by subtraction, verdicts changed after later ones were
+    /// kept, empty slots at the front dropped, eviction in id order.
+    #[test]
+    fn verdicts_by_id_follow_inserts_removals_and_eviction() {
+        let cfg = cors::Config::new(Profile::Chrome);
+        let plain = cors::judge_alone(&ex("GET", &[], &[], 200), cfg).unwrap();
+        let v = |id: ExchangeId| {
+            let mut v = plain.clone();
+            v.exchange = id;
+            Arc::new(v)
+        };
+        let mut t = ById::default();
+        let ids = |t: &ById| t.iter().map(|(id, _)| id).collect::<Vec<_>>();
+        t.insert(10, v(10));
+        t.insert(13, v(13));
+        assert_eq!(ids(&t), [10, 13]);
+        assert!(t.get(11).is_none() && t.get(9).is_none() && t.get(99).is_none());
+        // An earlier exchange's verdict changes and becomes kept.
+        t.insert(7, v(7));
+        assert_eq!(ids(&t), [7, 10, 13]);
+        assert_eq!(t.get(7).unwrap().exchange, 7);
+        // Replaced in place, and removed: the front's empty slots go.
+        t.insert(10, v(100));
+        assert_eq!(t.get(10).unwrap().exchange, 100);
+        t.remove(7);
+        assert_eq!(t.base, 10);
+        t.remove(12);
+        t.insert(20, v(20));
+        let taken: Vec<ExchangeId> = t.take_below(14).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(taken, [10, 13]);
+        assert_eq!(ids(&t), [20]);
+        assert_eq!(t.base, 20);
+        assert!(t.take_below(5).is_empty());
+        t.remove(20);
+        assert!(t.slots.is_empty());
+        t.insert(3, v(3));
+        assert_eq!(ids(&t), [3]);
+        t.clear();
+        assert_eq!(t.iter().count(), 0);
     }
 
     /// A store holding at most `max_exchanges` and a verdict table following it.
@@ -536,9 +648,10 @@ mod tests {
         verdicts.record(batch, store.first_id());
         {
             let inner = verdicts.lock();
-            let first = &inner.kept[&ids[0]];
-            assert!(ids.iter().all(|id| Arc::ptr_eq(&inner.kept[id], first)));
-            assert!(!Arc::ptr_eq(&inner.kept[&other], first));
+            let kept = |id: ExchangeId| inner.kept.get(id).unwrap();
+            let first = kept(ids[0]);
+            assert!(ids.iter().all(|&id| Arc::ptr_eq(kept(id), first)));
+            assert!(!Arc::ptr_eq(kept(other), first));
         }
         for &id in ids.iter().chain([&other]) {
             assert_eq!(verdicts.get(id).unwrap().exchange, id);
