@@ -216,7 +216,8 @@ fn lone_preflight(id: u64, ms: i64) -> Exchange {
     pf
 }
 
-/// The live follower's work per exchange: a session with released state, fed one exchange
+/// The live follower's work per exchange: a session with released state, handing verdicts
+/// out as it holds them (the `*_shared` calls the follower makes), fed one exchange
 /// at a time with the clock moving 20,000 exchanges a second, each preflight settled after
 /// its wait, and (as the follower does after each batch it reads) told every 16 exchanges
 /// which ones a store capped at 100,000 evicted.
@@ -243,10 +244,10 @@ fn live_session(c: &mut Criterion) {
                 let mut ex = template.clone();
                 ex.id = id;
                 ex.started = Utc.timestamp_millis_opt(ms).unwrap();
-                let mut n = session.tick(ms).len();
-                n += session.push(&ex).len();
+                let mut n = session.tick_shared(ms).len();
+                n += session.push_shared(&ex).len();
                 if id.is_multiple_of(16) {
-                    n += session.forget_before(id.saturating_sub(STORE_CAP)).len();
+                    n += session.forget_before_shared(id.saturating_sub(STORE_CAP)).len();
                 }
                 n
             })
