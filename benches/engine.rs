@@ -247,7 +247,9 @@ fn live_session(c: &mut Criterion) {
                 let mut n = session.tick_shared(ms).len();
                 n += session.push_shared(&ex).len();
                 if id.is_multiple_of(16) {
-                    n += session.forget_before_shared(id.saturating_sub(STORE_CAP)).len();
+                    n += session
+                        .forget_before_shared(id.saturating_sub(STORE_CAP))
+                        .len();
                 }
                 n
             })
