@@ -23,6 +23,8 @@ struct Seen {
     connections: usize,
     /// Request heads (and bodies) in arrival order, with the connection they came on.
     requests: Vec<(usize, String, Vec<u8>)>,
+    /// Holds the second half of a `/gated/` body back until the test opens it.
+    gate: Arc<tokio::sync::Notify>,
 }
 
 struct Scripted {
@@ -61,6 +63,10 @@ impl Scripted {
     fn requests(&self) -> Vec<(usize, String, Vec<u8>)> {
         self.seen.lock().unwrap().requests.clone()
     }
+
+    fn open_gate(&self) {
+        self.seen.lock().unwrap().gate.notify_one();
+    }
 }
 
 async fn serve(mut tcp: TcpStream, conn: usize, seen: Arc<Mutex<Seen>>, close_after_each: bool) {
@@ -98,6 +104,34 @@ async fn serve(mut tcp: TcpStream, conn: usize, seen: Arc<Mutex<Seen>>, close_af
             .push((conn, head.clone(), body));
         let path = head.split(' ').nth(1).unwrap_or_default().to_owned();
         let method = head.split(' ').next().unwrap_or_default().to_owned();
+        // A body of the given length in two halves: `/gated/` sends the second once the
+        // test opens the gate, `/cut/` closes the connection instead.
+        let halves = [("/gated/", true), ("/cut/", false)]
+            .into_iter()
+            .find_map(|(prefix, gated)| Some((path.strip_prefix(prefix)?.parse().ok()?, gated)));
+        if let Some((n, gated)) = halves {
+            let n: u64 = n;
+            let body: Vec<u8> = (0..n).map(pattern).collect();
+            let half = body.len() / 2;
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {n}\r\n\r\n");
+            if tcp
+                .write_all(&[head.as_bytes(), &body[..half]].concat())
+                .await
+                .is_err()
+            {
+                return;
+            }
+            if !gated {
+                let _ = tcp.shutdown().await;
+                return;
+            }
+            let gate = seen.lock().unwrap().gate.clone();
+            gate.notified().await;
+            if tcp.write_all(&body[half..]).await.is_err() {
+                return;
+            }
+            continue;
+        }
         let big;
         let response: &[u8] = match (method.as_str(), path.as_str()) {
             (_, p) if p.starts_with("/big/") => {
@@ -438,6 +472,76 @@ async fn large_bodies_of_known_length_reach_the_client_whole_and_are_recorded_wh
             );
         }
     }
+}
+
+/// A body of known length that comes in several reads still streams: the client has the
+/// first half while the upstream holds the second back; the record holds it whole. One
+/// that ends early is recorded as far as it came, with the error, and the client's
+/// connection closes.
+#[tokio::test]
+async fn a_body_in_several_reads_streams_to_the_client_and_is_recorded_whole() {
+    let upstream = Scripted::start(false).await;
+    let proxy = start_proxy(None, |_| {}).await;
+    let up = upstream.addr;
+    let n = 200_000u64;
+    let half = usize::try_from(n / 2).unwrap();
+    let expected: Vec<u8> = (0..n).map(pattern).collect();
+    let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
+    let wire = format!("GET http://{up}/gated/{n} HTTP/1.1\r\nHost: {up}\r\n\r\n");
+    tcp.write_all(wire.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let end = tokio::time::timeout(WAIT, async {
+        let end = read_until_head(&mut tcp, &mut buf).await.unwrap();
+        while buf.len() < end + half {
+            assert!(read_more(&mut tcp, &mut buf).await, "cut short");
+        }
+        end
+    })
+    .await
+    .expect("the first half before the upstream sends the rest");
+    assert_eq!(buf.len(), end + half, "nothing past what the upstream sent");
+    assert!(buf[end..] == expected[..half]);
+    upstream.open_gate();
+    buf.drain(..end);
+    tokio::time::timeout(WAIT, async {
+        while buf.len() < expected.len() {
+            assert!(read_more(&mut tcp, &mut buf).await, "cut short");
+        }
+    })
+    .await
+    .expect("the second half");
+    assert!(buf == expected, "body differs");
+    // The connection carries on.
+    buf.clear();
+    let wire = format!("GET http://{up}/big/{n} HTTP/1.1\r\nHost: {up}\r\n\r\n");
+    let answer = request(&mut tcp, &mut buf, &wire).await;
+    assert!(answer.wire_body == expected, "second body differs");
+    assert_eq!(upstream.connections(), 1);
+
+    // Cut after half: the client gets that half and a closed connection.
+    let mut tcp = TcpStream::connect(proxy.addr).await.unwrap();
+    let wire = format!("GET http://{up}/cut/{n} HTTP/1.1\r\nHost: {up}\r\n\r\n");
+    tcp.write_all(wire.as_bytes()).await.unwrap();
+    let mut cut = Vec::new();
+    tokio::time::timeout(WAIT, async { while read_more(&mut tcp, &mut cut).await {} })
+        .await
+        .expect("the connection closes");
+    let end = cut.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(cut[end..] == expected[..half]);
+
+    let recorded = proxy.exchanges(3).await;
+    for ex in &recorded[..2] {
+        assert!(ex.error.is_none(), "{:?}", ex.error);
+        let body = &ex.response.as_ref().unwrap().body;
+        assert_eq!(body.total_size, n);
+        assert!(body.captured[..] == expected[..], "record differs");
+    }
+    let ex = &recorded[2];
+    let error = ex.error.as_deref().unwrap_or_default();
+    assert!(error.contains(&format!("after {half} bytes")), "{error}");
+    let body = &ex.response.as_ref().unwrap().body;
+    assert_eq!(body.total_size, n / 2);
+    assert!(body.captured[..] == expected[..half], "cut record differs");
 }
 
 #[tokio::test]

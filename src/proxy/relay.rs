@@ -611,14 +611,14 @@ impl Capture {
         }
     }
 
-    /// True when a body of `n` bytes, of `expected` in all, is the whole body, large
-    /// enough to be recorded without a copy, nothing of it was seen yet and all of it is
-    /// to be kept.
-    fn fits_whole(&self, n: usize, expected: u64) -> bool {
-        self.total == 0 && n as u64 == expected && n >= ZERO_COPY_MIN && n <= self.limit
+    /// True when a body of `expected` bytes is large enough to be recorded without a copy,
+    /// small enough for one read buffer, and kept whole under capture limit `limit`.
+    fn whole_fits(limit: usize, expected: u64) -> bool {
+        usize::try_from(expected)
+            .is_ok_and(|n| (ZERO_COPY_MIN..=MAX_BODY_READ).contains(&n) && n <= limit)
     }
 
-    /// Record `body`, a whole body [`fits_whole`](Self::fits_whole) accepted, as it is.
+    /// Record `body`, a whole body [`Capture::whole_fits`] accepted, as it is.
     fn whole(&mut self, body: Bytes) {
         self.total = body.len() as u64;
         self.kept = Some(body);
@@ -1066,6 +1066,12 @@ fn status_digits(status: u16) -> [u8; 3] {
 /// `--max-body-capture`, each upstream read within `--idle-timeout` (`timer`, the
 /// connection's [`Timers::upstream_body`]). `Err` when the exchange ended badly (recorded
 /// already): the client connection must close.
+///
+/// A body of known length that is recorded whole and fits one read buffer (from
+/// [`ZERO_COPY_MIN`] to [`MAX_BODY_READ`] and the capture limit) is *gathered*: each part
+/// goes to the client as it arrives but stays in the buffer, and the finished body is
+/// recorded as that buffer, however many reads it took. Other bodies are copied into the
+/// record part by part.
 async fn relay_body<S>(
     io: &mut S,
     up: &mut Upstream,
@@ -1083,25 +1089,27 @@ where
         Framing::Length(n) => n,
         _ => 0,
     };
-    let mut capture = Capture::new(config.max_body_capture, expected);
+    let limit = config.max_body_capture;
+    let gather = framing != Framing::Empty && Capture::whole_fits(limit, expected);
+    // A gathered body needs no room of its own in the record until it ends early.
+    let mut capture = Capture::new(limit, if gather { 0 } else { expected });
     let mut left = expected;
     let mut chunks = Dechunk::default();
     let mut done = framing == Framing::Empty;
+    // Gathering: the bytes of this body at the front of the buffer, already relayed.
+    let mut gathered = 0;
     loop {
         // Take what the upstream buffer holds of this body.
-        if !done && !up.buf.is_empty() {
-            // A large body that is here whole and fills the buffer is recorded as that
-            // part of the buffer: no copy (the next read gets a new buffer).
-            let mut whole = None;
+        if !done && up.buf.len() > gathered {
+            let fresh = up.buf.len() - gathered;
+            let start = gathered;
             let used = match framing {
                 Framing::Length(_) => {
-                    let n = usize::try_from(left)
-                        .unwrap_or(usize::MAX)
-                        .min(up.buf.len());
+                    let n = usize::try_from(left).unwrap_or(usize::MAX).min(fresh);
                     left -= n as u64;
                     done = left == 0;
-                    if done && capture.fits_whole(n, expected) && fills(&up.buf, n) {
-                        whole = Some(up.buf.split_to(n).freeze());
+                    if gather {
+                        gathered += n;
                     } else {
                         capture.observe(&up.buf[..n]);
                     }
@@ -1129,10 +1137,7 @@ where
             };
             // The head goes out with the first body bytes; later bytes straight from the
             // read buffer.
-            let data = match &whole {
-                Some(body) => &body[..],
-                None => &up.buf[..used],
-            };
+            let data = &up.buf[start..start + used];
             let written = if out.is_empty() {
                 write_all(io, data).await
             } else if data.len() <= HEAD_COPY_MAX {
@@ -1145,17 +1150,28 @@ where
                 out.clear();
                 written
             };
-            match whole {
-                Some(body) => capture.whole(body),
-                None => up.buf.advance(used),
+            if !gather {
+                up.buf.advance(used);
+            } else if done {
+                // The whole body, recorded as the buffer it is in unless that buffer is
+                // much larger (a small body must not hold a large buffer alive).
+                if fills(&up.buf, gathered) {
+                    capture.whole(up.buf.split_to(gathered).freeze());
+                } else {
+                    capture.observe(&up.buf[..gathered]);
+                    up.buf.advance(gathered);
+                }
+                gathered = 0;
             }
             if let Err(e) = written {
+                spill(&mut capture, &mut up.buf, &mut gathered);
                 return client_gone(&e, &mut capture, inflight);
             }
         } else if !out.is_empty() {
             let written = write_all(io, &out).await;
             out.clear();
             if let Err(e) = written {
+                spill(&mut capture, &mut up.buf, &mut gathered);
                 return client_gone(&e, &mut capture, inflight);
             }
         }
@@ -1165,13 +1181,20 @@ where
             capture.finish(Side::Response, inflight, None);
             return Ok(());
         }
-        // More from upstream: room for the rest of a body of known length (the buffer is
-        // empty here, all of it was this body's), else for another BODY_READ.
+        // More from upstream: room for the rest of a body of known length, else for
+        // another BODY_READ. A gathered body keeps its bytes, so its buffer grows to hold
+        // all of it, once, to the size it needs (not doubling).
         let rest = match framing {
             Framing::Length(_) => usize::try_from(left).unwrap_or(usize::MAX),
             _ => 0,
         };
-        if rest > BODY_READ && up.buf.is_empty() && up.buf.capacity() < rest {
+        if gather {
+            if up.buf.capacity() - up.buf.len() < rest {
+                let mut bigger = BytesMut::with_capacity(gathered + rest + READ_SLACK);
+                bigger.extend_from_slice(&up.buf);
+                up.buf = bigger;
+            }
+        } else if rest > BODY_READ && up.buf.is_empty() && up.buf.capacity() < rest {
             up.buf = BytesMut::with_capacity(rest.min(MAX_BODY_READ) + READ_SLACK);
         } else if up.buf.capacity() - up.buf.len() < BODY_READ / 4 {
             up.buf.reserve(BODY_READ);
@@ -1182,6 +1205,7 @@ where
                 match before(timer, up.stream.read_buf(&mut up.buf)).await {
                     Some(read) => read,
                     None => {
+                        spill(&mut capture, &mut up.buf, &mut gathered);
                         let error = body_failure(&capture, &Stalled(after).to_string());
                         capture.finish(Side::Response, inflight, Some(error));
                         return Err(());
@@ -1196,12 +1220,14 @@ where
                 return Ok(());
             }
             Ok(0) => {
+                spill(&mut capture, &mut up.buf, &mut gathered);
                 let error = body_failure(&capture, "connection closed before message completed");
                 capture.finish(Side::Response, inflight, Some(error));
                 return Err(());
             }
             Ok(_) => {}
             Err(e) => {
+                spill(&mut capture, &mut up.buf, &mut gathered);
                 let error = body_failure(&capture, &e.to_string());
                 capture.finish(Side::Response, inflight, Some(error));
                 return Err(());
@@ -1210,7 +1236,13 @@ where
     }
 }
 
-/// The client could not be written to: the exchange is recorded as cut off there.
+/// A gathered body that ends early: what was relayed of it goes into the record.
+fn spill(capture: &mut Capture, buf: &mut BytesMut, gathered: &mut usize) {
+    capture.observe(&buf[..*gathered]);
+    buf.advance(*gathered);
+    *gathered = 0;
+}
+
 fn client_gone(e: &std::io::Error, capture: &mut Capture, inflight: &InFlight) -> Result<(), ()> {
     let error = format!(
         "the client went away before the response body was complete ({} bytes relayed)",
