@@ -726,7 +726,13 @@ impl Session {
             if kind == Kind::SameOrigin {
                 self.register_redirect(idx, ex);
             }
-            self.verdicts[idx] = Arc::new(self.judge_other(idx, ex));
+            let (redirect, explanation, readable) = self.judge_other(idx, ex);
+            // The placeholder just made is this verdict but for these fields.
+            let v = Arc::make_mut(&mut self.verdicts[idx]);
+            v.outcome = Outcome::NotCors;
+            v.redirect = redirect;
+            v.explanation = explanation.to_owned();
+            v.readable_headers = readable;
         }
         changed.sort_unstable();
         changed.dedup();
@@ -767,6 +773,10 @@ impl Session {
 
     /// Link a request to the 3xx hop that pointed at its URL.
     fn link_chain(&mut self, idx: usize, consume: bool, changed: &mut Vec<usize>) {
+        // Most URLs are no redirect's target: nothing to copy then.
+        if !self.redirects.contains_key(&self.nodes[idx].url) {
+            return;
+        }
         let (url, started, origin) = {
             let n = &self.nodes[idx];
             (n.url.clone(), n.started, n.class.origin.clone())
@@ -1490,11 +1500,16 @@ impl Session {
         v
     }
 
-    fn judge_other(&self, idx: usize, ex: &Exchange) -> Verdict {
+    /// What the verdict of an exchange CORS does not apply to says beyond its
+    /// [placeholder](Self::placeholder): the redirect that led here, the explanation and
+    /// the response headers the page can read.
+    fn judge_other(
+        &self,
+        idx: usize,
+        ex: &Exchange,
+    ) -> (Option<RedirectInfo>, &'static str, Option<Vec<String>>) {
         let n = &self.nodes[idx];
-        let mut v = self.placeholder(idx);
-        v.outcome = Outcome::NotCors;
-        v.redirect = n.chain.as_ref().map(|c| self.redirect_info(c));
+        let redirect = n.chain.as_ref().map(|c| self.redirect_info(c));
         let resp = ex.response.as_ref();
         let (explanation, readable) = match n.class.kind {
             Kind::SameOrigin => (
@@ -1508,9 +1523,7 @@ impl Session {
             Kind::Navigation => ("Navigation: CORS never applies.", None),
             _ => ("Not a browser CORS request (no Origin header).", None),
         };
-        v.explanation = explanation.to_owned();
-        v.readable_headers = readable;
-        v
+        (redirect, explanation, readable)
     }
 }
 
