@@ -1090,7 +1090,7 @@ where
         _ => 0,
     };
     let limit = config.max_body_capture;
-    let gather = framing != Framing::Empty && Capture::whole_fits(limit, expected);
+    let gather = Capture::whole_fits(limit, expected);
     // A gathered body needs no room of its own in the record until it ends early.
     let mut capture = Capture::new(limit, if gather { 0 } else { expected });
     let mut left = expected;
