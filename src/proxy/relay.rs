@@ -7,7 +7,8 @@
 //! it must and little else, and the head corscope parsed for forwarding is the record.
 //! A body of known length is read in as few reads as the kernel allows (the buffer is
 //! sized from the length, and from the connection's last response before its head is
-//! read), and a large one that arrives whole is recorded as the buffer it came in.
+//! read), and a large one stays in that buffer as it streams to the client, however many
+//! reads it takes, and is recorded as that buffer.
 //!
 //! Anything else — CONNECT, upgrades, `Expect`, chunked request bodies, HTTP/1.0,
 //! `--proxy-auth`, origin-form requests to the proxy, malformed or ambiguous heads — is
