@@ -1244,6 +1244,7 @@ fn spill(capture: &mut Capture, buf: &mut BytesMut, gathered: &mut usize) {
     *gathered = 0;
 }
 
+/// The client could not be written to: the exchange is recorded as cut off there.
 fn client_gone(e: &std::io::Error, capture: &mut Capture, inflight: &InFlight) -> Result<(), ()> {
     let error = format!(
         "the client went away before the response body was complete ({} bytes relayed)",
