@@ -134,9 +134,11 @@ where
         .await;
 }
 
-type UpBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+/// The body type of the test servers' responses.
+pub type UpBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
-fn full(data: impl Into<Bytes>) -> UpBody {
+/// A whole response body.
+pub fn full(data: impl Into<Bytes>) -> UpBody {
     Full::new(data.into()).boxed()
 }
 
@@ -541,21 +543,30 @@ pub async fn start_cors_server() -> CorsServer {
     let addr = listener.local_addr().unwrap();
     let seen: Arc<std::sync::Mutex<Vec<Seen>>> = Arc::default();
     let log = seen.clone();
+    serve_h1_with(listener, move |req| cors_route(req, log.clone()));
+    CorsServer { addr, seen }
+}
+
+/// Serve plain HTTP/1.1 (keep-alive) on `listener` in the background, answering every
+/// request with `handler`.
+pub fn serve_h1_with<F, Fut>(listener: TcpListener, handler: F)
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Response<UpBody>, Infallible>> + Send + 'static,
+{
     tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
                 return;
             };
-            let log = log.clone();
+            let handler = handler.clone();
             tokio::spawn(async move {
-                let service = service_fn(move |req| cors_route(req, log.clone()));
                 let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tcp), service)
+                    .serve_connection(TokioIo::new(tcp), service_fn(handler))
                     .await;
             });
         }
     });
-    CorsServer { addr, seen }
 }
 
 async fn cors_route(

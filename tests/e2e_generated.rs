@@ -1,0 +1,1310 @@
+//! Differential end to end: randomly generated CORS cases run by a real headless Chromium
+//! through a real corscope proxy, and what the browser did compared with the engine's
+//! verdicts, case by case.
+//!
+//! From a seed, [`generate`] makes cases in the space of the recorded fixtures
+//! (tests/fixtures/chromium): a page origin and two API origins on loopback ports (same
+//! site, different origins; the page sets a cookie), a `fetch()` with a method, request
+//! headers, a body, a credentials mode and one to three calls to the same URL, and
+//! server answers for the preflight and the actual request of every hop of a redirect
+//! chain (Access-Control-Allow-* values, Max-Age, statuses, redirects to the same API,
+//! the other one or the page origin), plus edges of the rules the recordings do not
+//! reach (several or padded ACAO values, unparsable allow lists, preflight redirects,
+//! odd safelisted values, `Vary`, `Set-Cookie`, relative locations, a same-origin start).
+//!
+//! The test servers answer `/case/<id>/<hop>` from the case's definition. The page runs
+//! the cases one after another and posts what each call got (resolved or threw, readable
+//! header names). Chromium's console lines come from its stderr log. Per case:
+//! - outcome: the page's (any call threw = blocked) against the engine's (any exchange of
+//!   the case judged blocked);
+//! - stage: the last request the servers saw for a blocked case (a preflight, a 3xx, or
+//!   the final response) against the stage of the engine's blocked verdict;
+//! - console text: every CORS line Chromium logged against the engine's Chrome message
+//!   (or one of the alternatives it lists when the wire hides the choice);
+//! - readable headers of an allowed case against the engine's `readable_headers`.
+//!
+//! A disagreement prints the case, what the page saw, the console lines, and every
+//! exchange with its verdict. Hunt with more: `CORSCOPE_GEN_SEED=1,2,3`
+//! `CORSCOPE_GEN_CASES=1000`; rerun a few with `CORSCOPE_GEN_ONLY=s1-17,s1-40`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use corscope::browser::{chromium_args, find, BrowserKind, LaunchOptions};
+use corscope::capture::Exchange;
+use corscope::cors::classify::Role;
+use corscope::cors::{Outcome, Profile, Verdict};
+use corscope::live::{self, Verdicts};
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use serde::Serialize;
+use serde_json::json;
+use tokio::io::AsyncBufReadExt;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+mod common;
+
+/// The suite's default seed and number of cases: about 200 fetches, well under a minute.
+const DEFAULT_SEED: u64 = 1;
+const DEFAULT_CASES: usize = 200;
+
+/// Cases per Chromium run: a long hunt restarts the browser (and its preflight cache and
+/// cookie jar) every this many cases.
+const BATCH: usize = 400;
+
+/// What the page logs when every case has run; seen on stderr, it means every console
+/// line of the cases before it was read.
+const SENTINEL: &str = "corscope-generated-cases-done";
+
+// ---------------------------------------------------------------------------------------
+// Randomness: splitmix64, seeded per case so a case can be rerun alone.
+
+struct Rng(u64);
+
+impl Rng {
+    fn for_case(seed: u64, index: usize) -> Self {
+        let mut r = Rng(seed.wrapping_mul(0xA076_1D64_78BD_642F) ^ index as u64);
+        r.next();
+        r
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    /// True with probability `pct` percent.
+    fn chance(&mut self, pct: u64) -> bool {
+        self.next() % 100 < pct
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+
+    fn weighted<'a, T>(&mut self, items: &'a [(u32, T)]) -> &'a T {
+        let total: u32 = items.iter().map(|(w, _)| w).sum();
+        let mut roll = (self.next() % u64::from(total)) as u32;
+        for (w, item) in items {
+            if roll < *w {
+                return item;
+            }
+            roll -= w;
+        }
+        unreachable!()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The cases.
+
+/// One of the three test servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Server {
+    Page,
+    Api,
+    Api2,
+}
+
+impl Server {
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A server answer. Header values may hold placeholders, filled in when served:
+/// `$ORIGIN` (the request's Origin; the header is left out when there is none), `$APP`,
+/// `$API`, `$API2`, `$SELF` (this server's origin), `$APP_UPPER` (the page origin with
+/// an upper-case scheme), `$NEXT` (the next hop's absolute URL), `$NEXT_PATH` (its path).
+#[derive(Debug, Clone, Serialize)]
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+}
+
+/// One URL of the chain: `/case/<id>/<hop>` on `server`.
+#[derive(Debug, Clone, Serialize)]
+struct Hop {
+    server: Server,
+    preflight: Answer,
+    actual: Answer,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum BodyKind {
+    Text(String),
+    Params(String),
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Case {
+    id: String,
+    method: String,
+    credentials: &'static str,
+    /// Set by the script, in this order (names in the case the script uses).
+    headers: Vec<(String, String)>,
+    body: Option<BodyKind>,
+    /// `fetch()` calls to the same URL, one after another.
+    calls: u8,
+    /// The fetch `cache` mode, when not the default.
+    cache: Option<&'static str>,
+    hops: Vec<Hop>,
+}
+
+fn h(name: &str, value: impl Into<String>) -> (String, String) {
+    (name.to_owned(), value.into())
+}
+
+/// The method as fetch() sends it (Fetch "normalize").
+fn normalized(method: &str) -> String {
+    let upper = method.to_ascii_uppercase();
+    if ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"].contains(&upper.as_str()) {
+        upper
+    } else {
+        method.to_owned()
+    }
+}
+
+fn generate(seed: u64, n: usize) -> Vec<Case> {
+    (0..n)
+        .map(|i| gen_case(&mut Rng::for_case(seed, i), format!("s{seed}-{i}")))
+        .collect()
+}
+
+fn gen_case(rng: &mut Rng, id: String) -> Case {
+    let method = (*rng.weighted(&[
+        (16, "GET"),
+        (12, "POST"),
+        (7, "HEAD"),
+        (8, "PUT"),
+        (6, "DELETE"),
+        (6, "PATCH"),
+        (5, "patch"),
+        (5, "FOO"),
+        (2, "put"),
+        (1, "delete"),
+        (1, "Get"),
+        (1, "foo"),
+        (1, "OPTIONS"),
+    ]))
+    .to_owned();
+    let credentials = *rng.weighted(&[(40, "include"), (30, "omit"), (30, "same-origin")]);
+    let headers = gen_request_headers(rng);
+    let body_allowed = !matches!(normalized(&method).as_str(), "GET" | "HEAD");
+    let body = if body_allowed {
+        rng.weighted(&[
+            (45, None),
+            (40, Some(BodyKind::Text("abc".into()))),
+            (15, Some(BodyKind::Params("a=1&b=2".into()))),
+        ])
+        .clone()
+    } else {
+        None
+    };
+    let calls = *rng.weighted(&[(78, 1u8), (18, 2), (4, 3)]);
+    let cache = if calls > 1 && rng.chance(10) {
+        Some(*rng.pick(&["no-store", "reload"]))
+    } else {
+        None
+    };
+    let start = *rng.weighted(&[(86, Server::Api), (8, Server::Api2), (6, Server::Page)]);
+    let redirects = *rng.weighted(&[(78, 0usize), (16, 1), (6, 2)]);
+    let mut servers = vec![start];
+    for _ in 0..redirects {
+        servers.push(*rng.weighted(&[(40, Server::Api), (35, Server::Api2), (25, Server::Page)]));
+    }
+    let names: Vec<String> = headers
+        .iter()
+        .map(|(n, _)| n.to_ascii_lowercase())
+        .collect();
+    let hops = servers
+        .iter()
+        .enumerate()
+        .map(|(i, &server)| {
+            let next = servers.get(i + 1).map(|&s| s == server);
+            Hop {
+                server,
+                preflight: gen_preflight(rng, &method, &names),
+                actual: gen_actual(rng, next),
+            }
+        })
+        .collect();
+    Case {
+        id,
+        method,
+        credentials,
+        headers,
+        body,
+        calls,
+        cache,
+        hops,
+    }
+}
+
+/// `name` as written or lowercased (scripts spell header names either way).
+fn spelled(rng: &mut Rng, name: &str) -> String {
+    if rng.chance(50) {
+        name.to_owned()
+    } else {
+        name.to_ascii_lowercase()
+    }
+}
+
+fn gen_request_headers(rng: &mut Rng) -> Vec<(String, String)> {
+    let x128 = "x".repeat(128);
+    let x129 = "x".repeat(129);
+    let mut out = Vec::new();
+    if rng.chance(35) {
+        let v = *rng.weighted(&[
+            (10, "text/plain"),
+            (8, "application/x-www-form-urlencoded"),
+            (6, "text/plain;charset=UTF-8"),
+            (10, "application/json"),
+            (3, "multipart/form-data; boundary=x"),
+            (2, "Text/Plain"),
+            (2, "text/plain; x=\"y\""),
+            (2, "text/plain, application/json"),
+            (2, " text/plain "),
+            (2, "text/html"),
+        ]);
+        out.push(h(&spelled(rng, "Content-Type"), v));
+    }
+    if rng.chance(20) {
+        let v = rng
+            .weighted(&[
+                (10, "en"),
+                (6, x128.as_str()),
+                (6, x129.as_str()),
+                (3, "en_US"),
+                (3, "en-US, de"),
+            ])
+            .to_string();
+        out.push(h(&spelled(rng, "Content-Language"), v));
+    }
+    if rng.chance(12) {
+        let v = *rng.weighted(&[
+            (6, "application/json"),
+            (3, "text/\"x\""),
+            (3, "application/json, text/plain;q=0.9"),
+        ]);
+        out.push(h("Accept", v));
+    }
+    if rng.chance(5) {
+        out.push(h(
+            "Accept-Language",
+            *rng.pick(&["de", "en-US,en;q=0.9", "de{x}"]),
+        ));
+    }
+    if rng.chance(15) {
+        let v = *rng.weighted(&[
+            (8, "bytes=0-5"),
+            (3, "bytes=5-"),
+            (3, "bytes=-5"),
+            (3, "bytes=0-1,3-4"),
+            (2, "bytes = 0-5"),
+        ]);
+        out.push(h(&spelled(rng, "Range"), v));
+    }
+    if rng.chance(25) {
+        out.push(h(&spelled(rng, "X-Custom"), "1"));
+    }
+    if rng.chance(18) {
+        out.push(h(&spelled(rng, "X-Trace-Id"), "abc"));
+    }
+    if rng.chance(15) {
+        out.push(h(&spelled(rng, "Authorization"), "Bearer t"));
+    }
+    // The order the script sets them in is part of the case (Chrome names the first
+    // refused header in its own request-header order).
+    for i in (1..out.len()).rev() {
+        let j = rng.below(i + 1);
+        out.swap(i, j);
+    }
+    out
+}
+
+fn gen_acao(rng: &mut Rng) -> Option<Vec<&'static str>> {
+    rng.weighted(&[
+        (35, Some(vec!["$APP"])),
+        (14, Some(vec!["$ORIGIN"])),
+        (15, Some(vec!["*"])),
+        (4, Some(vec!["$SELF"])),
+        (3, Some(vec!["$APP_UPPER"])),
+        (5, Some(vec!["null"])),
+        (3, Some(vec!["http://127.0.0.1:1"])),
+        (3, Some(vec!["$APP/"])),
+        (8, None),
+        (2, Some(vec!["$APP", "$APP"])),
+        (1, Some(vec!["*", "*"])),
+        (1, Some(vec!["$ORIGIN", "*"])),
+        (2, Some(vec!["$APP, $API"])),
+        (2, Some(vec![" $ORIGIN "])),
+        (1, Some(vec!["\t*"])),
+        (1, Some(vec![""])),
+    ])
+    .clone()
+}
+
+fn gen_acac(rng: &mut Rng) -> Vec<&'static str> {
+    rng.weighted(&[
+        (45, vec!["true"]),
+        (10, vec!["True"]),
+        (10, vec!["false"]),
+        (30, vec![]),
+        (2, vec!["true", "true"]),
+        (3, vec![" true "]),
+    ])
+    .clone()
+}
+
+/// The origin part every answer carries (ACAO, ACAC, sometimes `Vary: Origin`).
+fn origin_part(rng: &mut Rng, out: &mut Vec<(String, String)>) {
+    if let Some(values) = gen_acao(rng) {
+        for v in values {
+            out.push(h("Access-Control-Allow-Origin", v));
+        }
+    }
+    for v in gen_acac(rng) {
+        out.push(h("Access-Control-Allow-Credentials", v));
+    }
+    if rng.chance(8) {
+        out.push(h("Vary", "Origin"));
+    }
+}
+
+fn gen_preflight(rng: &mut Rng, method: &str, names: &[String]) -> Answer {
+    let mut headers = Vec::new();
+    origin_part(rng, &mut headers);
+    let m = normalized(method);
+    let acam: Vec<String> = match rng.below(100) {
+        0..=24 => vec![m.clone()],
+        25..=31 => vec![m.to_ascii_uppercase()],
+        32..=38 => vec![m.to_ascii_lowercase()],
+        39..=46 => vec!["*".into()],
+        47..=56 => vec![format!("GET, {m}")],
+        57..=61 => vec!["GET".into()],
+        62..=66 => vec!["GET, POST".into()],
+        67..=76 => vec![],
+        77..=80 => vec![format!("GET, {m}, OPTIONS")],
+        81..=83 => vec!["GET, GET".into()],
+        84..=86 => vec![format!("{m},,GET")],
+        87..=89 => vec![format!("  {m} ")],
+        90..=92 => vec![format!("{m};")],
+        93..=95 => vec!["GET".into(), m.clone()],
+        _ => vec![format!("\"{m}\"")],
+    };
+    for v in acam {
+        headers.push(h("Access-Control-Allow-Methods", v));
+    }
+    let all = names.join(", ");
+    let acah: Vec<String> = match rng.below(100) {
+        0..=29 => vec![all.clone()],
+        30..=39 => vec![all.to_ascii_uppercase()],
+        40..=47 if names.len() > 1 => {
+            let drop = rng.below(names.len());
+            let rest: Vec<&str> = (0..names.len())
+                .filter(|&i| i != drop)
+                .map(|i| names[i].as_str())
+                .collect();
+            vec![rest.join(", ")]
+        }
+        40..=54 => vec!["*".into()],
+        55..=60 => vec!["*, Authorization".into()],
+        61..=66 => vec!["X-Unused".into()],
+        67..=80 => vec![],
+        81..=83 => vec![String::new()],
+        84..=86 if !names.is_empty() => vec![format!("{};", names[0])],
+        84..=89 => vec![names.join(" ")],
+        90..=93 => vec![names.join(",,")],
+        _ => names.iter().map(|n| n.to_ascii_uppercase()).collect(),
+    };
+    for v in acah.into_iter().filter(|v| !v.is_empty() || rng.chance(50)) {
+        headers.push(h("Access-Control-Allow-Headers", v));
+    }
+    if let Some(v) = *rng.weighted(&[
+        (40, None),
+        (25, Some("0")),
+        (25, Some("600")),
+        (3, Some("abc")),
+        (2, Some("-1")),
+        (2, Some(" 600 ")),
+        (3, Some("1")),
+    ]) {
+        headers.push(h("Access-Control-Max-Age", v));
+    }
+    let status = *rng.weighted(&[
+        (50, 204u16),
+        (25, 200),
+        (5, 299),
+        (4, 404),
+        (4, 500),
+        (4, 301),
+        (1, 302),
+        (1, 307),
+        (1, 308),
+        (2, 300),
+    ]);
+    if (301..=308).contains(&status) && (status != 301 || rng.chance(80)) {
+        headers.push(h("Location", "/elsewhere"));
+    }
+    headers.push(h("Cache-Control", "no-store"));
+    Answer { status, headers }
+}
+
+/// `next`: `Some(same_server)` when this hop redirects.
+fn gen_actual(rng: &mut Rng, next: Option<bool>) -> Answer {
+    let mut headers = Vec::new();
+    origin_part(rng, &mut headers);
+    headers.push(h("X-Custom", "c"));
+    headers.push(h("X-Other", "o"));
+    let aceh: Vec<&str> = rng
+        .weighted(&[
+            (55, vec![]),
+            (12, vec!["x-other, X-CUSTOM"]),
+            (12, vec!["X-Custom"]),
+            (12, vec!["*"]),
+            (3, vec!["x-other", "X-Custom"]),
+            (3, vec!["*, x-custom"]),
+            (3, vec!["Set-Cookie, x-other"]),
+        ])
+        .clone();
+    for v in aceh {
+        headers.push(h("Access-Control-Expose-Headers", v));
+    }
+    if rng.chance(6) {
+        // A path no request goes to: the cookie is stored but never sent back.
+        headers.push(h("Set-Cookie", "gen=1; Path=/never"));
+    }
+    headers.push(h("Content-Type", "text/plain"));
+    headers.push(h("Cache-Control", "no-store"));
+    let status = match next {
+        Some(same_server) => {
+            let location = if same_server && rng.chance(30) {
+                "$NEXT_PATH"
+            } else {
+                "$NEXT"
+            };
+            headers.push(h("Location", location));
+            *rng.pick(&[301u16, 302, 303, 307, 308])
+        }
+        None => *rng.weighted(&[
+            (50, 200u16),
+            (10, 201),
+            (10, 204),
+            (5, 299),
+            (12, 404),
+            (13, 500),
+        ]),
+    };
+    Answer { status, headers }
+}
+
+// ---------------------------------------------------------------------------------------
+// The servers.
+
+/// A request one of the servers received.
+#[derive(Debug, Clone)]
+struct Seen {
+    server: Server,
+    method: String,
+    path: String,
+    preflight: bool,
+    case: Option<String>,
+    status: u16,
+    redirect: bool,
+}
+
+struct State {
+    cases: HashMap<String, Case>,
+    /// Page, API, API2.
+    origins: [String; 3],
+    /// Added to every case URL (`?n=`), as the recordings do.
+    nonce: u64,
+    page_html: String,
+    log: Mutex<Vec<Seen>>,
+    results: Mutex<BTreeMap<String, serde_json::Value>>,
+    done: tokio::sync::watch::Sender<bool>,
+}
+
+impl State {
+    fn case_url(&self, id: &str, hop: usize, server: Server) -> String {
+        format!(
+            "{}{}",
+            self.origins[server.index()],
+            self.case_path(id, hop)
+        )
+    }
+
+    fn case_path(&self, id: &str, hop: usize) -> String {
+        format!("/case/{id}/{hop}?n={}", self.nonce)
+    }
+
+    /// Fill in an answer header's placeholders; `None` leaves the header out.
+    fn resolve(
+        &self,
+        value: &str,
+        origin: Option<&str>,
+        me: Server,
+        case: &Case,
+        hop: usize,
+    ) -> Option<String> {
+        let mut out = String::new();
+        let mut rest = value;
+        while let Some(at) = rest.find('$') {
+            out.push_str(&rest[..at]);
+            let name_len = rest[at + 1..]
+                .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+                .unwrap_or(rest.len() - at - 1);
+            let name = &rest[at + 1..at + 1 + name_len];
+            let next = || case.hops.get(hop + 1).map(|n| (hop + 1, n.server));
+            let filled = match name {
+                "ORIGIN" => origin?.to_owned(),
+                "APP" => self.origins[0].clone(),
+                "API" => self.origins[1].clone(),
+                "API2" => self.origins[2].clone(),
+                "SELF" => self.origins[me.index()].clone(),
+                "APP_UPPER" => self.origins[0].replacen("http://", "HTTP://", 1),
+                "NEXT" => {
+                    let (i, s) = next()?;
+                    self.case_url(&case.id, i, s)
+                }
+                "NEXT_PATH" => self.case_path(&case.id, next()?.0),
+                other => panic!("unknown placeholder ${other}"),
+            };
+            out.push_str(&filled);
+            rest = &rest[at + 1 + name_len..];
+        }
+        out.push_str(rest);
+        Some(out)
+    }
+}
+
+async fn route(
+    req: Request<Incoming>,
+    me: Server,
+    state: Arc<State>,
+) -> Result<Response<common::UpBody>, Infallible> {
+    let method = req.method().as_str().to_owned();
+    let path = req.uri().path().to_owned();
+    let origin = req
+        .headers()
+        .get("origin")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let is_preflight =
+        method == "OPTIONS" && req.headers().contains_key("access-control-request-method");
+    let body = req.into_body().collect().await.unwrap().to_bytes();
+    let mut seen = Seen {
+        server: me,
+        method: method.clone(),
+        path: path.clone(),
+        preflight: is_preflight,
+        case: None,
+        status: 404,
+        redirect: false,
+    };
+    let resp = match (me, method.as_str(), path.as_str()) {
+        (Server::Page, "GET", "/") => {
+            let mut r = Response::new(common::full(state.page_html.clone()));
+            let hd = r.headers_mut();
+            hd.insert("content-type", "text/html; charset=utf-8".parse().unwrap());
+            hd.insert("set-cookie", "oracle_sid=1; Path=/".parse().unwrap());
+            hd.insert("cache-control", "no-store".parse().unwrap());
+            r
+        }
+        (Server::Page, "POST", "/result") => {
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let id = v["id"].as_str().unwrap().to_owned();
+            state.results.lock().unwrap().insert(id, v);
+            Response::new(common::full("ok"))
+        }
+        (Server::Page, "POST", "/done") => {
+            state.done.send_replace(true);
+            Response::new(common::full("ok"))
+        }
+        _ => match case_answer(&state, me, &path, is_preflight, origin.as_deref()) {
+            Some((id, r)) => {
+                seen.case = Some(id);
+                r
+            }
+            None => {
+                let mut r = Response::new(common::full("not found"));
+                *r.status_mut() = StatusCode::NOT_FOUND;
+                r
+            }
+        },
+    };
+    seen.status = resp.status().as_u16();
+    seen.redirect = resp.headers().contains_key("location");
+    if path != "/favicon.ico" {
+        state.log.lock().unwrap().push(seen);
+    }
+    Ok(resp)
+}
+
+/// The answer to `/case/<id>/<hop>` on `me`, with the case id.
+fn case_answer(
+    state: &State,
+    me: Server,
+    path: &str,
+    is_preflight: bool,
+    origin: Option<&str>,
+) -> Option<(String, Response<common::UpBody>)> {
+    let mut parts = path.strip_prefix("/case/")?.split('/');
+    let id = parts.next()?;
+    let hop: usize = parts.next()?.parse().ok()?;
+    let case = state.cases.get(id)?;
+    let def = case.hops.get(hop).filter(|d| d.server == me)?;
+    let answer = if is_preflight {
+        &def.preflight
+    } else {
+        &def.actual
+    };
+    let body = if is_preflight {
+        ""
+    } else {
+        "generated case response"
+    };
+    let mut r = Response::new(common::full(body));
+    *r.status_mut() = StatusCode::from_u16(answer.status).unwrap();
+    for (name, value) in &answer.headers {
+        if let Some(v) = state.resolve(value, origin, me, case, hop) {
+            r.headers_mut().append(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                http::HeaderValue::from_str(&v).unwrap(),
+            );
+        }
+    }
+    Some((id.to_owned(), r))
+}
+
+/// The page: runs every case in order and posts each one's results.
+fn page_html(state_cases: &[serde_json::Value]) -> String {
+    let cases = serde_json::to_string(state_cases)
+        .unwrap()
+        .replace('<', "\\u003c");
+    format!(
+        r#"<!doctype html><meta charset="utf-8"><title>corscope generated cases</title>
+<script>
+const CASES = {cases};
+function body(b) {{
+  if (b === null) return undefined;
+  if (b.params !== undefined) return new URLSearchParams(b.params);
+  return b.text;
+}}
+async function one(c) {{
+  const init = {{ method: c.method, headers: c.headers, credentials: c.credentials, mode: 'cors' }};
+  if (c.cache !== null) init.cache = c.cache;
+  const b = body(c.body);
+  if (b !== undefined) init.body = b;
+  try {{
+    const r = await fetch(c.url, init);
+    const headers = [...r.headers.keys()];
+    await r.arrayBuffer();
+    return {{ ok: true, status: r.status, type: r.type, url: r.url, headers }};
+  }} catch (e) {{
+    return {{ ok: false, error: String(e) }};
+  }}
+}}
+(async () => {{
+  for (const c of CASES) {{
+    const calls = [];
+    for (let i = 0; i < c.calls; i++) calls.push(await one(c));
+    await fetch('/result', {{ method: 'POST', body: JSON.stringify({{ id: c.id, calls }}) }});
+  }}
+  console.log('{SENTINEL}');
+  await fetch('/done', {{ method: 'POST', body: String(CASES.length) }});
+}})();
+</script>"#
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// One Chromium run over a batch of cases.
+
+/// An exchange the proxy recorded and the engine's verdict on it.
+type Judged = (Arc<Exchange>, Option<Arc<Verdict>>);
+
+/// What one run produced, ready to judge.
+struct Run {
+    state: Arc<State>,
+    exchanges: Vec<Judged>,
+    console: Vec<String>,
+}
+
+async fn bind() -> (TcpListener, String) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", l.local_addr().unwrap());
+    (l, origin)
+}
+
+async fn run_batch(cases: &[Case], nonce: u64) -> Run {
+    let (page_l, page) = bind().await;
+    let (api_l, api) = bind().await;
+    let (api2_l, api2) = bind().await;
+    let origins = [page, api, api2];
+    let for_page: Vec<serde_json::Value> = cases
+        .iter()
+        .map(|c| {
+            let body = match &c.body {
+                None => serde_json::Value::Null,
+                Some(BodyKind::Text(t)) => json!({ "text": t }),
+                Some(BodyKind::Params(p)) => json!({ "params": p }),
+            };
+            let url = format!(
+                "{}/case/{}/0?n={nonce}",
+                origins[c.hops[0].server.index()],
+                c.id
+            );
+            json!({
+                "id": c.id,
+                "url": url,
+                "method": c.method,
+                "headers": c.headers.iter().map(|(n, v)| [n, v]).collect::<Vec<_>>(),
+                "credentials": c.credentials,
+                "body": body,
+                "calls": c.calls,
+                "cache": c.cache,
+            })
+        })
+        .collect();
+    let (done, mut done_rx) = tokio::sync::watch::channel(false);
+    let state = Arc::new(State {
+        cases: cases.iter().map(|c| (c.id.clone(), c.clone())).collect(),
+        page_html: page_html(&for_page),
+        origins,
+        nonce,
+        log: Mutex::default(),
+        results: Mutex::default(),
+        done,
+    });
+    for (listener, server) in [
+        (page_l, Server::Page),
+        (api_l, Server::Api),
+        (api2_l, Server::Api2),
+    ] {
+        let state = state.clone();
+        common::serve_h1_with(listener, move |req| route(req, server, state.clone()));
+    }
+
+    let proxy = common::start_proxy(None, |_| {}).await;
+    let verdicts = Arc::new(Verdicts::new(Profile::Chrome));
+    let follow_stop = CancellationToken::new();
+    let follower = tokio::spawn(live::follow(
+        proxy.store.clone(),
+        verdicts.clone(),
+        follow_stop.clone(),
+    ));
+
+    // Chromium with exactly the arguments `corscope browser` gives it, plus console
+    // logging to stderr (which `corscope browser` discards).
+    let (_, exe) = find(Some(BrowserKind::Chromium)).expect("chromium is installed");
+    let profile = tempfile::tempdir().unwrap();
+    let opts = LaunchOptions {
+        proxy: proxy.addr,
+        ca_der: proxy.ca.cert_der().to_vec(),
+        ca_pem_path: proxy.ca.paths().cert.clone(),
+        headless: true,
+        url: Some(format!("{}/", state.origins[0])),
+    };
+    let mut args = chromium_args(&opts, profile.path()).unwrap();
+    let url = args.pop().unwrap();
+    args.extend(["--enable-logging=stderr".into(), "--v=0".into(), url]);
+    let mut browser = tokio::process::Command::new(exe)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let console: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (sentinel_tx, mut sentinel_rx) = tokio::sync::watch::channel(false);
+    let stderr = browser.stderr.take().unwrap();
+    let lines = console.clone();
+    tokio::spawn(async move {
+        let mut reader = tokio::io::BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = reader.next_line().await {
+            let Some(msg) = console_message(&line) else {
+                continue;
+            };
+            if msg == SENTINEL {
+                sentinel_tx.send_replace(true);
+            } else {
+                lines.lock().unwrap().push(msg);
+            }
+        }
+    });
+
+    let budget = Duration::from_secs(60) + Duration::from_millis(300) * cases.len() as u32;
+    let waited = tokio::time::timeout(budget, done_rx.wait_for(|d| *d)).await;
+    if waited.is_err() {
+        let results = state.results.lock().unwrap();
+        let missing: Vec<&String> = cases
+            .iter()
+            .map(|c| &c.id)
+            .filter(|id| !results.contains_key(*id))
+            .collect();
+        panic!(
+            "the page did not finish within {budget:?} (is chromium installed?); {} of {} \
+             cases reported, first missing: {:?}",
+            results.len(),
+            cases.len(),
+            missing.first()
+        );
+    }
+    tokio::time::timeout(Duration::from_secs(10), sentinel_rx.wait_for(|s| *s))
+        .await
+        .expect("Chromium's console log (stderr) ends with the page's last line")
+        .unwrap();
+    // Every request a server answered is recorded by the proxy once its response went
+    // back: wait for the store to hold them all before judging.
+    let expected = state
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s.case.is_some())
+        .count();
+    let store = proxy.store.clone();
+    let recorded = || {
+        store
+            .snapshot()
+            .exchanges
+            .iter()
+            .filter(|e| case_of(&e.request.url).is_some() && e.response.is_some())
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while recorded() < expected {
+        assert!(
+            Instant::now() < deadline,
+            "the proxy recorded {} case exchanges, the servers answered {expected}",
+            recorded()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // SIGTERM: Chromium closes cleanly (and its profile can be removed).
+    let pid = browser.id().unwrap();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    if tokio::time::timeout(Duration::from_secs(20), browser.wait())
+        .await
+        .is_err()
+    {
+        browser.start_kill().unwrap();
+        browser.wait().await.unwrap();
+    }
+
+    follow_stop.cancel();
+    follower.await.unwrap();
+    let exchanges = store
+        .snapshot()
+        .exchanges
+        .into_iter()
+        .filter(|e| case_of(&e.request.url).is_some())
+        .map(|e| {
+            let v = verdicts.get(e.id);
+            (e, v)
+        })
+        .collect();
+    proxy.stop().await;
+    let console = console.lock().unwrap().clone();
+    Run {
+        state,
+        exchanges,
+        console,
+    }
+}
+
+/// The message of a Chromium console log line:
+/// `[pid:tid:MMDD/HHMMSS.us:INFO:CONSOLE:N] "<message>", source: <url> (N)`.
+fn console_message(line: &str) -> Option<String> {
+    let (_, rest) = line.split_once(":INFO:CONSOLE")?;
+    let (_, rest) = rest.split_once("] \"")?;
+    let (msg, _) = rest.rsplit_once("\", source: ")?;
+    Some(msg.to_owned())
+}
+
+/// The case id in a URL or a console message (`…/case/<id>/…`).
+fn case_of(text: &str) -> Option<&str> {
+    let (_, rest) = text.split_once("/case/")?;
+    rest.split('/').next().filter(|id| !id.is_empty())
+}
+
+// ---------------------------------------------------------------------------------------
+// Judging.
+
+#[derive(Default)]
+struct Tally {
+    cases: usize,
+    allowed: usize,
+    blocked: BTreeMap<String, usize>,
+    console_compared: usize,
+    headers_compared: usize,
+    disagreements: Vec<String>,
+}
+
+fn stage_name(v: &Verdict) -> String {
+    v.outcome
+        .stage()
+        .map_or("none".to_owned(), |s| format!("{s:?}").to_ascii_lowercase())
+}
+
+fn judge(run: &Run, cases: &[Case], tally: &mut Tally) {
+    let results = run.state.results.lock().unwrap().clone();
+    let log = run.state.log.lock().unwrap().clone();
+    let stray: Vec<&Seen> = log
+        .iter()
+        .filter(|s| s.case.is_none() && !matches!(s.path.as_str(), "/" | "/result" | "/done"))
+        .collect();
+    if !stray.is_empty() {
+        tally.disagreements.push(format!(
+            "requests outside any case reached the servers: {stray:?}"
+        ));
+    }
+    let mut console: HashMap<&str, Vec<&String>> = HashMap::new();
+    for line in &run.console {
+        match case_of(line) {
+            Some(id) => console.entry(id).or_default().push(line),
+            None if line.contains("CORS") || line.contains("Fetch API") => tally
+                .disagreements
+                .push(format!("a console line names no case: {line}")),
+            None => {}
+        }
+    }
+    let mut by_case: HashMap<&str, Vec<&Judged>> = HashMap::new();
+    for e in &run.exchanges {
+        if let Some(id) = case_of(&e.0.request.url) {
+            by_case.entry(id).or_default().push(e);
+        }
+    }
+    for case in cases {
+        tally.cases += 1;
+        let id = case.id.as_str();
+        let page = &results[id];
+        let exchanges = by_case.remove(id).unwrap_or_default();
+        let lines = console.remove(id).unwrap_or_default();
+        let seen: Vec<&Seen> = log
+            .iter()
+            .filter(|s| s.case.as_deref() == Some(id))
+            .collect();
+        let problems = judge_case(page, &exchanges, &lines, &seen, tally);
+        if !problems.is_empty() {
+            let report = Report {
+                case,
+                page,
+                seen: &seen,
+                exchanges: &exchanges,
+                lines: &lines,
+            };
+            tally.disagreements.push(report.describe(&problems));
+        }
+    }
+}
+
+/// The ways the engine disagrees with what Chromium did on one case.
+fn judge_case(
+    page: &serde_json::Value,
+    exchanges: &[&Judged],
+    lines: &[&String],
+    seen: &[&Seen],
+    tally: &mut Tally,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let calls = page["calls"].as_array().unwrap();
+    let threw = calls.iter().any(|c| c["ok"] == false);
+    if exchanges.is_empty() {
+        problems.push(
+            "nothing reached the network (the generator made a case the browser refuses in JS)"
+                .into(),
+        );
+        return problems;
+    }
+    let mut verdicts = Vec::new();
+    for (e, v) in exchanges {
+        match v {
+            Some(v) => verdicts.push(v.clone()),
+            None => problems.push(format!("no verdict for exchange {}", e.id)),
+        }
+    }
+    let blocked = verdicts.iter().find(|v| v.outcome.is_blocked());
+    let undecided = verdicts
+        .iter()
+        .find(|v| matches!(v.outcome, Outcome::Unknown | Outcome::Pending));
+    let engine = match (blocked, undecided) {
+        (Some(_), _) => "blocked",
+        (None, Some(_)) => "unknown",
+        (None, None) => "allowed",
+    };
+    let browser = if threw { "blocked" } else { "allowed" };
+    if engine != browser {
+        problems.push(format!("Chromium: {browser}, engine: {engine}"));
+        return problems;
+    }
+    if let Some(b) = blocked {
+        // The stage the wire shows: the last request the servers saw for the case.
+        let last = seen.last().unwrap();
+        let wire_stage = if last.preflight {
+            // The actual request was never sent after this preflight.
+            "preflight"
+        } else if last.redirect {
+            "redirect"
+        } else {
+            "actual"
+        };
+        let got = stage_name(b);
+        *tally.blocked.entry(got.clone()).or_default() += 1;
+        if got != wire_stage {
+            problems.push(format!("stage: the wire says {wire_stage}, engine: {got}"));
+        }
+        if lines.is_empty() {
+            problems.push("Chromium logged no CORS console line for a blocked fetch".into());
+        }
+        for line in lines {
+            tally.console_compared += 1;
+            let matched = verdicts.iter().any(|v| {
+                v.chrome_message.as_deref() == Some(line.as_str())
+                    || v.chrome_message_alternatives.iter().any(|m| m == *line)
+            });
+            if !matched {
+                let engine_msgs: Vec<&str> = verdicts
+                    .iter()
+                    .filter_map(|v| v.chrome_message.as_deref())
+                    .collect();
+                problems.push(format!(
+                    "console message\n      Chromium: {line}\n      engine:   {engine_msgs:?}"
+                ));
+            }
+        }
+    } else {
+        tally.allowed += 1;
+        if !lines.is_empty() {
+            problems.push(format!("allowed, yet Chromium logged {lines:?}"));
+        }
+        let last_call = calls.last().unwrap();
+        let want: Vec<String> = last_call["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect();
+        let last = verdicts
+            .iter()
+            .rev()
+            .find(|v| v.role != Some(Role::Preflight));
+        let got = last.and_then(|v| v.readable_headers.clone());
+        tally.headers_compared += 1;
+        if got.as_ref() != Some(&want) {
+            problems.push(format!(
+                "readable headers\n      Chromium: {want:?}\n      engine:   {got:?}"
+            ));
+        }
+    }
+    problems
+}
+
+/// Request headers a reader needs (what the browser added for every request is left out).
+fn interesting_request_header(name: &str) -> bool {
+    !matches!(
+        name.to_ascii_lowercase().as_str(),
+        "host"
+            | "connection"
+            | "user-agent"
+            | "sec-ch-ua"
+            | "sec-ch-ua-mobile"
+            | "sec-ch-ua-platform"
+            | "referer"
+            | "accept-encoding"
+            | "accept-language"
+            | "sec-fetch-dest"
+            | "sec-fetch-mode"
+            | "content-length"
+    )
+}
+
+/// Everything known about one case, for a disagreement's report.
+struct Report<'a> {
+    case: &'a Case,
+    page: &'a serde_json::Value,
+    seen: &'a [&'a Seen],
+    exchanges: &'a [&'a Judged],
+    lines: &'a [&'a String],
+}
+
+impl Report<'_> {
+    fn describe(&self, problems: &[String]) -> String {
+        let Report {
+            case,
+            page,
+            seen,
+            exchanges,
+            lines,
+        } = self;
+        let mut out = String::new();
+        writeln!(out, "case {}:", case.id).unwrap();
+        for p in problems {
+            writeln!(out, "  - {p}").unwrap();
+        }
+        writeln!(
+            out,
+            "  definition: {}",
+            serde_json::to_string(case).unwrap()
+        )
+        .unwrap();
+        writeln!(out, "  page saw: {}", page["calls"]).unwrap();
+        let served: Vec<String> = seen
+            .iter()
+            .map(|s| format!("{} {:?} {}", s.method, s.server, s.status))
+            .collect();
+        writeln!(out, "  servers saw: {}", served.join(", ")).unwrap();
+        for l in lines.iter() {
+            writeln!(out, "  console: {l}").unwrap();
+        }
+        for (e, v) in exchanges.iter() {
+            writeln!(out, "  #{} {} {}", e.id, e.request.method, e.request.url).unwrap();
+            for hd in e.request.headers.iter() {
+                if interesting_request_header(hd.name) {
+                    writeln!(out, "      > {}: {}", hd.name, hd.value).unwrap();
+                }
+            }
+            match &e.response {
+                Some(r) => {
+                    writeln!(out, "      < {}", r.status).unwrap();
+                    for hd in r.headers.iter() {
+                        if !matches!(
+                            hd.name.to_ascii_lowercase().as_str(),
+                            "date" | "content-length"
+                        ) {
+                            writeln!(out, "      < {}: {}", hd.name, hd.value).unwrap();
+                        }
+                    }
+                }
+                None => writeln!(out, "      (no response: {:?})", e.error).unwrap(),
+            }
+            match v {
+                Some(v) => {
+                    writeln!(
+                        out,
+                        "      = {} {} role={:?} paired_with={:?} preflight={:?}",
+                        v.outcome.label(),
+                        stage_name(v),
+                        v.role,
+                        v.paired_with,
+                        v.preflight
+                    )
+                    .unwrap();
+                    if let Some(m) = &v.chrome_message {
+                        writeln!(out, "        chrome: {m}").unwrap();
+                    }
+                    for m in &v.chrome_message_alternatives {
+                        writeln!(out, "        or:     {m}").unwrap();
+                    }
+                    if let Some(r) = &v.readable_headers {
+                        writeln!(out, "        readable: {r:?}").unwrap();
+                    }
+                    writeln!(out, "        {}", v.explanation).unwrap();
+                }
+                None => writeln!(out, "      = no verdict").unwrap(),
+            }
+        }
+        out
+    }
+}
+
+fn env_list<T: std::str::FromStr>(name: &str) -> Option<Vec<T>> {
+    let v = std::env::var(name).ok()?;
+    Some(
+        v.split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| {
+                s.trim()
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{name}: cannot parse {s:?}"))
+            })
+            .collect(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_cases_agree_with_chromium() {
+    let seeds: Vec<u64> = env_list("CORSCOPE_GEN_SEED").unwrap_or(vec![DEFAULT_SEED]);
+    let n: usize = env_list("CORSCOPE_GEN_CASES")
+        .and_then(|v| v.first().copied())
+        .unwrap_or(DEFAULT_CASES);
+    let only: Option<Vec<String>> = env_list("CORSCOPE_GEN_ONLY");
+    let mut cases: Vec<Case> = seeds.iter().flat_map(|&s| generate(s, n)).collect();
+    if let Some(only) = &only {
+        cases.retain(|c| only.contains(&c.id));
+    }
+    assert!(!cases.is_empty(), "no cases to run");
+    let started = Instant::now();
+    let mut tally = Tally::default();
+    for (i, batch) in cases.chunks(BATCH).enumerate() {
+        let run = run_batch(batch, i as u64 + 1).await;
+        judge(&run, batch, &mut tally);
+    }
+    println!(
+        "seeds {seeds:?}: {} cases in {:.1?}: {} allowed, blocked by stage {:?}; {} console \
+         messages and {} readable-header lists compared; {} disagreements",
+        tally.cases,
+        started.elapsed(),
+        tally.allowed,
+        tally.blocked,
+        tally.console_compared,
+        tally.headers_compared,
+        tally.disagreements.len()
+    );
+    assert!(
+        tally.disagreements.is_empty(),
+        "{} disagreements between Chromium and the engine:\n\n{}",
+        tally.disagreements.len(),
+        tally.disagreements.join("\n")
+    );
+}
+
+#[test]
+fn generation_is_deterministic_and_spans_the_dimensions() {
+    let a = serde_json::to_string(&generate(7, 300)).unwrap();
+    let b = serde_json::to_string(&generate(7, 300)).unwrap();
+    assert_eq!(a, b);
+    assert_ne!(a, serde_json::to_string(&generate(8, 300)).unwrap());
+    let cases = generate(DEFAULT_SEED, DEFAULT_CASES);
+    let methods: std::collections::BTreeSet<&str> =
+        cases.iter().map(|c| c.method.as_str()).collect();
+    for m in [
+        "GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "patch", "FOO",
+    ] {
+        assert!(methods.contains(m), "no {m} among {methods:?}");
+    }
+    assert!(cases.iter().any(|c| c.hops.len() == 3));
+    assert!(cases.iter().any(|c| c.calls > 1));
+    assert!(cases
+        .iter()
+        .any(|c| c.hops[0].server == Server::Page && c.hops.len() > 1));
+    for c in &cases {
+        let body_ok = c.body.is_none() || !matches!(normalized(&c.method).as_str(), "GET" | "HEAD");
+        assert!(
+            body_ok,
+            "{}: fetch() refuses a body with {}",
+            c.id, c.method
+        );
+    }
+}
