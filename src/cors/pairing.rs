@@ -888,12 +888,23 @@ impl Session {
                 list.retain(|&x| x != p);
             }
         }
-        let authorization_preflighted = paired.is_some_and(|p| {
-            self.nodes[p]
+        let mut cached = None;
+        let authorization_preflighted = match paired {
+            Some(p) => self.nodes[p]
                 .pf
                 .as_ref()
-                .is_some_and(|pf| pf.acrh.iter().any(|h| h == "authorization"))
-        });
+                .is_some_and(|pf| pf.acrh.iter().any(|h| h == "authorization")),
+            // A script-set Authorization is an unsafe header: a request that rode a cached
+            // preflight covering it set it itself, which says nothing about the mode. Look
+            // for such an entry in the mode the other evidence gives before taking the
+            // header as the browser's own (stored HTTP auth, sent only in include mode).
+            None if need.unsafe_headers.iter().any(|h| h == "authorization") => {
+                let include = self.nodes[idx].include || infer_credentials(ex, true).is_include();
+                cached = self.cache_lookup(idx, &need.unsafe_headers, include);
+                cached.is_some()
+            }
+            None => false,
+        };
         let mut creds = infer_credentials(ex, authorization_preflighted);
         if !self.cfg.credentials_visible && !creds.is_include() {
             creds = Credentials::unknown(
@@ -902,7 +913,6 @@ impl Session {
         }
         self.nodes[idx].include |= creds.is_include();
         let include = self.nodes[idx].include;
-        let mut cached = None;
         if let Some(p) = paired {
             if let Some(pf) = self.nodes[p].pf.as_mut() {
                 pf.paired = Some(idx);
@@ -914,7 +924,7 @@ impl Session {
             if self.verdicts[p].outcome == Outcome::Allowed {
                 self.add_cache(p, include);
             }
-        } else if need.preflight() {
+        } else if need.preflight() && cached.is_none() {
             cached = self.cache_lookup(idx, &need.unsafe_headers, include);
         }
         let pre = match (paired, cached) {
@@ -1894,6 +1904,36 @@ mod tests {
             run(Profile::Chrome, &exs)[2].preflight,
             Some(PreflightUse::NotSeen)
         );
+    }
+
+    /// A script-set Authorization on a request that rode a cached preflight listing it is
+    /// the script's header, not stored HTTP auth: the request is not credentialed, finds
+    /// the non-credentialed entry, and '*' allows it (Chromium did).
+    #[test]
+    fn cached_preflight_covers_a_script_set_authorization() {
+        let pf = [
+            ("Access-Control-Allow-Origin", "*"),
+            ("Access-Control-Allow-Methods", "PUT"),
+            ("Access-Control-Allow-Headers", "authorization"),
+            ("Access-Control-Max-Age", "600"),
+        ];
+        let auth = [("Authorization", "Bearer t")];
+        let exs = [
+            preflight(0, 0, "PUT", "authorization", &pf),
+            actual(1, 1, "PUT", &auth),
+            actual(2, 2, "PUT", &auth),
+        ];
+        let v = run(Profile::Chrome, &exs);
+        assert_eq!(v[2].preflight, Some(PreflightUse::Cached), "{:#?}", v[2]);
+        assert_eq!(v[2].paired_with, Some(0));
+        assert_eq!(v[2].outcome, Outcome::Allowed, "{:#?}", v[2]);
+        assert!(!v[2].credentials.as_ref().unwrap().is_include());
+        // With no entry to ride, the header is still taken as the browser's own.
+        let exs = [actual(0, 0, "PUT", &auth)];
+        let v = run(Profile::Chrome, &exs);
+        assert_eq!(v[0].preflight, Some(PreflightUse::NotSeen));
+        assert!(v[0].credentials.as_ref().unwrap().is_include());
+        assert!(v[0].outcome.is_blocked());
     }
 
     #[test]
