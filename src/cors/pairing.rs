@@ -854,7 +854,10 @@ impl Session {
         let window = self.cfg.pairing_window_ms;
         let need = needs(ex, profile);
         let (url, started) = (self.nodes[idx].url.clone(), self.nodes[idx].started);
-        // Pair with an open preflight: exact ACRH first, then the oldest.
+        // Pair with an open preflight: exact ACRH first, then any; the newest first. A
+        // browser sends the actual request right after its own preflight, so an older one
+        // still open belongs to a fetch that stopped there (it failed in that fetch's
+        // credentials mode, or the page gave up on it).
         let mut paired = None;
         if let Some(list) = self.open_preflights.get_mut(&url) {
             Self::prune(list, &self.nodes, started, window);
@@ -875,6 +878,7 @@ impl Session {
             };
             paired = list
                 .iter()
+                .rev()
                 .filter(fits)
                 .find(|&&p| {
                     self.nodes[p]
@@ -882,7 +886,7 @@ impl Session {
                         .as_ref()
                         .is_some_and(|pf| pf.acrh == need.unsafe_headers)
                 })
-                .or_else(|| list.iter().find(fits))
+                .or_else(|| list.iter().rev().find(fits))
                 .copied();
             if let Some(p) = paired {
                 list.retain(|&x| x != p);
@@ -1214,19 +1218,22 @@ impl Session {
             }
             None => match check(false) {
                 Err(f) => (Err(f), false, Credentials::not_include("actual request not sent")),
-                // Another preflight's request (or a cached one) went out: a repeat.
-                Ok(g) if self.repeated(idx) => (
-                    Ok(g),
-                    false,
-                    Credentials::not_include("actual request not seen"),
-                ),
-                Ok(_) => match check(true) {
+                // Passing without credentials, failing with them: that failure is why the
+                // request never followed, even when a request to the URL went out after it
+                // (a later fetch in another mode, with a preflight of its own).
+                Ok(g) => match check(true) {
                     Err(f) => (
                         Err(f),
                         true,
                         Credentials::include(
                             "actual request not sent, and only a credentialed request fails this preflight",
                         ),
+                    ),
+                    // Another preflight's request (or a cached one) went out: a repeat.
+                    Ok(_) if self.repeated(idx) => (
+                        Ok(g),
+                        false,
+                        Credentials::not_include("actual request not seen"),
                     ),
                     Ok(_) => {
                         let f = Failure {
@@ -1938,13 +1945,54 @@ mod tests {
 
     #[test]
     fn repeated_preflight_is_not_an_error() {
+        // Passes in either credentials mode: nothing explains the first one's missing
+        // request but a repeat.
+        let pf = [
+            ("Access-Control-Allow-Origin", APP),
+            ("Access-Control-Allow-Credentials", "true"),
+            ("Access-Control-Allow-Methods", "PUT"),
+            ("Access-Control-Allow-Headers", "x-a"),
+        ];
         let exs = [
-            preflight(0, 0, "PUT", "x-a", PF_OK),
-            preflight(1, 1, "PUT", "x-a", PF_OK),
+            preflight(0, 0, "PUT", "x-a", &pf),
+            preflight(1, 1, "PUT", "x-a", &pf),
             actual(2, 2, "PUT", &[("X-A", "1")]),
         ];
         let v = run(Profile::Chrome, &exs);
         assert!(v.iter().all(|v| v.outcome == Outcome::Allowed), "{v:#?}");
+        assert_eq!(v[2].paired_with, Some(1));
+    }
+
+    /// A credentialed fetch whose preflight fails only because of its credentials, then
+    /// the same request without them (Chromium: the first rejected at its preflight, the
+    /// second sent after a preflight of its own). The request pairs with the newest
+    /// preflight, and the older one stays blocked in include mode.
+    #[test]
+    fn request_pairs_with_its_own_preflight_not_an_abandoned_one() {
+        let pf = [
+            ("Access-Control-Allow-Origin", APP),
+            ("Access-Control-Allow-Methods", "PUT"),
+            ("Access-Control-Allow-Headers", "x-a"),
+        ];
+        let exs = [
+            preflight(0, 0, "PUT", "x-a", &pf),
+            preflight(1, 5, "PUT", "x-a", &pf),
+            actual(2, 6, "PUT", &[("X-A", "1")]),
+        ];
+        let v = run(Profile::Chrome, &exs);
+        assert_eq!(v[2].paired_with, Some(1), "{:#?}", v[2]);
+        assert_eq!(v[1].outcome, Outcome::Allowed);
+        assert_eq!(v[2].outcome, Outcome::Allowed);
+        assert_eq!(
+            v[0].outcome,
+            Outcome::Blocked {
+                stage: Stage::Preflight
+            },
+            "{:#?}",
+            v[0]
+        );
+        assert_eq!(v[0].chrome_error, Some("kPreflightInvalidAllowCredentials"));
+        assert!(v[0].credentials.as_ref().unwrap().is_include());
     }
 
     #[test]
