@@ -154,6 +154,8 @@ enum BodyKind {
 #[derive(Debug, Clone, Serialize)]
 struct Case {
     id: String,
+    /// `cors` or `no-cors`.
+    mode: &'static str,
     method: String,
     credentials: &'static str,
     /// Set by the script, in this order (names in the case the script uses).
@@ -161,9 +163,21 @@ struct Case {
     body: Option<BodyKind>,
     /// `fetch()` calls to the same URL, one after another.
     calls: u8,
+    /// How the calls after the first differ from it.
+    later: Option<Later>,
     /// The fetch `cache` mode, when not the default.
     cache: Option<&'static str>,
     hops: Vec<Hop>,
+}
+
+/// What changes for the calls after the first (the preflight cache decides whether they
+/// need a preflight of their own).
+#[derive(Debug, Clone, Default, Serialize)]
+struct Later {
+    credentials: Option<&'static str>,
+    header: Option<(String, String)>,
+    /// Wait this long before the second call (past `Max-Age: 1`).
+    pause_ms: u32,
 }
 
 fn h(name: &str, value: impl Into<String>) -> (String, String) {
@@ -186,8 +200,16 @@ fn generate(seed: u64, n: usize) -> Vec<Case> {
         .collect()
 }
 
+/// What the request needs from the servers, for answers that mostly grant it.
+struct Want {
+    method: String,
+    names: Vec<String>,
+    include: bool,
+}
+
 fn gen_case(rng: &mut Rng, id: String) -> Case {
-    let method = (*rng.weighted(&[
+    let mode = *rng.weighted(&[(96, "cors"), (4, "no-cors")]);
+    let mut method = (*rng.weighted(&[
         (16, "GET"),
         (12, "POST"),
         (7, "HEAD"),
@@ -203,6 +225,10 @@ fn gen_case(rng: &mut Rng, id: String) -> Case {
         (1, "OPTIONS"),
     ]))
     .to_owned();
+    if mode == "no-cors" && !["GET", "HEAD", "POST"].contains(&normalized(&method).as_str()) {
+        // Any other method is refused in JS before a request is made.
+        method = "GET".into();
+    }
     let credentials = *rng.weighted(&[(40, "include"), (30, "omit"), (30, "same-origin")]);
     let headers = gen_request_headers(rng);
     let body_allowed = !matches!(normalized(&method).as_str(), "GET" | "HEAD");
@@ -217,6 +243,7 @@ fn gen_case(rng: &mut Rng, id: String) -> Case {
         None
     };
     let calls = *rng.weighted(&[(78, 1u8), (18, 2), (4, 3)]);
+    let later = (calls > 1 && rng.chance(30)).then(|| gen_later(rng, credentials, &headers));
     let cache = if calls > 1 && rng.chance(10) {
         Some(*rng.pick(&["no-store", "reload"]))
     } else {
@@ -228,32 +255,77 @@ fn gen_case(rng: &mut Rng, id: String) -> Case {
     for _ in 0..redirects {
         servers.push(*rng.weighted(&[(40, Server::Api), (35, Server::Api2), (25, Server::Page)]));
     }
-    let names: Vec<String> = headers
+    let mut names: Vec<String> = headers
         .iter()
         .map(|(n, _)| n.to_ascii_lowercase())
         .collect();
-    let hops = servers
+    names.dedup();
+    let want = Want {
+        method: normalized(&method),
+        names,
+        include: credentials == "include",
+    };
+    let mut hops: Vec<Hop> = servers
         .iter()
         .enumerate()
         .map(|(i, &server)| {
             let next = servers.get(i + 1).map(|&s| s == server);
+            // Half the hops answer as the request needs, but for a field or two.
+            let good = rng.chance(50);
             Hop {
                 server,
-                preflight: gen_preflight(rng, &method, &names),
-                actual: gen_actual(rng, next),
+                preflight: gen_preflight(rng, &want, good),
+                actual: gen_actual(rng, &want, good, next),
             }
         })
         .collect();
+    if later.as_ref().is_some_and(|l| l.pause_ms > 0) {
+        for hop in &mut hops {
+            for (name, value) in &mut hop.preflight.headers {
+                if name == "Access-Control-Max-Age" {
+                    *value = "1".into();
+                }
+            }
+        }
+    }
     Case {
         id,
+        mode,
         method,
         credentials,
         headers,
         body,
         calls,
+        later,
         cache,
         hops,
     }
+}
+
+fn gen_later(rng: &mut Rng, credentials: &'static str, headers: &[(String, String)]) -> Later {
+    let mut later = Later::default();
+    match rng.below(20) {
+        0..=8 => {
+            let other: Vec<&'static str> = ["include", "omit", "same-origin"]
+                .into_iter()
+                .filter(|c| *c != credentials)
+                .collect();
+            later.credentials = Some(*rng.pick(&other));
+        }
+        9..=18 => {
+            let (name, value) = *rng.pick(&[
+                ("X-Custom", "2"),
+                ("X-Trace-Id", "def"),
+                ("Authorization", "Bearer u"),
+                ("Content-Type", "application/json"),
+                ("Content-Language", "de"),
+            ]);
+            let dup = headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+            later.header = (!dup).then(|| h(name, value));
+        }
+        _ => later.pause_ms = 1_100,
+    }
+    later
 }
 
 /// `name` as written or lowercased (scripts spell header names either way).
@@ -335,10 +407,29 @@ fn gen_request_headers(rng: &mut Rng) -> Vec<(String, String)> {
         let j = rng.below(i + 1);
         out.swap(i, j);
     }
+    // A header set twice is sent once, its values joined with ", ".
+    if !out.is_empty() && rng.chance(4) {
+        let (name, value) = out[rng.below(out.len())].clone();
+        let i = rng.below(out.len() + 1);
+        out.insert(i, (name, value));
+    }
     out
 }
 
-fn gen_acao(rng: &mut Rng) -> Option<Vec<&'static str>> {
+/// True when a field of a good answer keeps its right value.
+fn keep(rng: &mut Rng, good: bool) -> bool {
+    good && !rng.chance(15)
+}
+
+fn gen_acao(rng: &mut Rng, good: bool, include: bool) -> Option<Vec<&'static str>> {
+    if keep(rng, good) {
+        let any = if include { "$ORIGIN" } else { "*" };
+        return Some(vec![*rng.weighted(&[
+            (65, "$ORIGIN"),
+            (20, "$APP"),
+            (15, any),
+        ])]);
+    }
     rng.weighted(&[
         (35, Some(vec!["$APP"])),
         (14, Some(vec!["$ORIGIN"])),
@@ -360,7 +451,10 @@ fn gen_acao(rng: &mut Rng) -> Option<Vec<&'static str>> {
     .clone()
 }
 
-fn gen_acac(rng: &mut Rng) -> Vec<&'static str> {
+fn gen_acac(rng: &mut Rng, good: bool, include: bool) -> Vec<&'static str> {
+    if keep(rng, good) && (include || rng.chance(50)) {
+        return vec!["true"];
+    }
     rng.weighted(&[
         (45, vec!["true"]),
         (10, vec!["True"]),
@@ -373,13 +467,13 @@ fn gen_acac(rng: &mut Rng) -> Vec<&'static str> {
 }
 
 /// The origin part every answer carries (ACAO, ACAC, sometimes `Vary: Origin`).
-fn origin_part(rng: &mut Rng, out: &mut Vec<(String, String)>) {
-    if let Some(values) = gen_acao(rng) {
+fn origin_part(rng: &mut Rng, good: bool, include: bool, out: &mut Vec<(String, String)>) {
+    if let Some(values) = gen_acao(rng, good, include) {
         for v in values {
             out.push(h("Access-Control-Allow-Origin", v));
         }
     }
-    for v in gen_acac(rng) {
+    for v in gen_acac(rng, good, include) {
         out.push(h("Access-Control-Allow-Credentials", v));
     }
     if rng.chance(8) {
@@ -387,12 +481,17 @@ fn origin_part(rng: &mut Rng, out: &mut Vec<(String, String)>) {
     }
 }
 
-fn gen_preflight(rng: &mut Rng, method: &str, names: &[String]) -> Answer {
-    let mut headers = Vec::new();
-    origin_part(rng, &mut headers);
-    let m = normalized(method);
-    let acam: Vec<String> = match rng.below(100) {
-        0..=24 => vec![m.clone()],
+fn gen_acam(rng: &mut Rng, m: &str, good: bool, include: bool) -> Vec<String> {
+    if keep(rng, good) {
+        return match rng.below(10) {
+            0..=5 => vec![m.to_owned()],
+            6..=8 => vec![format!("GET, {m}")],
+            _ if include => vec![format!("{m}, OPTIONS")],
+            _ => vec!["*".into()],
+        };
+    }
+    match rng.below(100) {
+        0..=24 => vec![m.to_owned()],
         25..=31 => vec![m.to_ascii_uppercase()],
         32..=38 => vec![m.to_ascii_lowercase()],
         39..=46 => vec!["*".into()],
@@ -405,14 +504,22 @@ fn gen_preflight(rng: &mut Rng, method: &str, names: &[String]) -> Answer {
         84..=86 => vec![format!("{m},,GET")],
         87..=89 => vec![format!("  {m} ")],
         90..=92 => vec![format!("{m};")],
-        93..=95 => vec!["GET".into(), m.clone()],
+        93..=95 => vec!["GET".into(), m.to_owned()],
         _ => vec![format!("\"{m}\"")],
-    };
-    for v in acam {
-        headers.push(h("Access-Control-Allow-Methods", v));
     }
+}
+
+fn gen_acah(rng: &mut Rng, names: &[String], good: bool, include: bool) -> Vec<String> {
     let all = names.join(", ");
-    let acah: Vec<String> = match rng.below(100) {
+    if keep(rng, good) {
+        return match rng.below(10) {
+            0..=5 => vec![all],
+            6..=7 => vec![all.to_ascii_uppercase()],
+            _ if include => names.to_vec(),
+            _ => vec!["*".into()],
+        };
+    }
+    match rng.below(100) {
         0..=29 => vec![all.clone()],
         30..=39 => vec![all.to_ascii_uppercase()],
         40..=47 if names.len() > 1 => {
@@ -432,9 +539,19 @@ fn gen_preflight(rng: &mut Rng, method: &str, names: &[String]) -> Answer {
         84..=89 => vec![names.join(" ")],
         90..=93 => vec![names.join(",,")],
         _ => names.iter().map(|n| n.to_ascii_uppercase()).collect(),
-    };
-    for v in acah.into_iter().filter(|v| !v.is_empty() || rng.chance(50)) {
-        headers.push(h("Access-Control-Allow-Headers", v));
+    }
+}
+
+fn gen_preflight(rng: &mut Rng, want: &Want, good: bool) -> Answer {
+    let mut headers = Vec::new();
+    origin_part(rng, good, want.include, &mut headers);
+    for v in gen_acam(rng, &want.method, good, want.include) {
+        headers.push(h("Access-Control-Allow-Methods", v));
+    }
+    for v in gen_acah(rng, &want.names, good, want.include) {
+        if !v.is_empty() || rng.chance(50) {
+            headers.push(h("Access-Control-Allow-Headers", v));
+        }
     }
     if let Some(v) = *rng.weighted(&[
         (40, None),
@@ -447,18 +564,22 @@ fn gen_preflight(rng: &mut Rng, method: &str, names: &[String]) -> Answer {
     ]) {
         headers.push(h("Access-Control-Max-Age", v));
     }
-    let status = *rng.weighted(&[
-        (50, 204u16),
-        (25, 200),
-        (5, 299),
-        (4, 404),
-        (4, 500),
-        (4, 301),
-        (1, 302),
-        (1, 307),
-        (1, 308),
-        (2, 300),
-    ]);
+    let status = if keep(rng, good) {
+        *rng.pick(&[204u16, 200])
+    } else {
+        *rng.weighted(&[
+            (50, 204u16),
+            (25, 200),
+            (5, 299),
+            (4, 404),
+            (4, 500),
+            (4, 301),
+            (1, 302),
+            (1, 307),
+            (1, 308),
+            (2, 300),
+        ])
+    };
     if (301..=308).contains(&status) && (status != 301 || rng.chance(80)) {
         headers.push(h("Location", "/elsewhere"));
     }
@@ -467,9 +588,9 @@ fn gen_preflight(rng: &mut Rng, method: &str, names: &[String]) -> Answer {
 }
 
 /// `next`: `Some(same_server)` when this hop redirects.
-fn gen_actual(rng: &mut Rng, next: Option<bool>) -> Answer {
+fn gen_actual(rng: &mut Rng, want: &Want, good: bool, next: Option<bool>) -> Answer {
     let mut headers = Vec::new();
-    origin_part(rng, &mut headers);
+    origin_part(rng, good, want.include, &mut headers);
     headers.push(h("X-Custom", "c"));
     headers.push(h("X-Other", "o"));
     let aceh: Vec<&str> = rng
@@ -494,11 +615,11 @@ fn gen_actual(rng: &mut Rng, next: Option<bool>) -> Answer {
     headers.push(h("Cache-Control", "no-store"));
     let status = match next {
         Some(same_server) => {
-            let location = if same_server && rng.chance(30) {
-                "$NEXT_PATH"
-            } else {
-                "$NEXT"
-            };
+            let location = *rng.weighted(&[
+                (if same_server { 30 } else { 0 }, "$NEXT_PATH"),
+                (67, "$NEXT"),
+                (3, "$NEXT_USERINFO"),
+            ]);
             headers.push(h("Location", location));
             *rng.pick(&[301u16, 302, 303, 307, 308])
         }
@@ -584,6 +705,11 @@ impl State {
                     self.case_url(&case.id, i, s)
                 }
                 "NEXT_PATH" => self.case_path(&case.id, next()?.0),
+                "NEXT_USERINFO" => {
+                    let (i, s) = next()?;
+                    self.case_url(&case.id, i, s)
+                        .replacen("http://", "http://user:secret@", 1)
+                }
                 other => panic!("unknown placeholder ${other}"),
             };
             out.push_str(&filled);
@@ -706,8 +832,13 @@ function body(b) {{
   if (b.params !== undefined) return new URLSearchParams(b.params);
   return b.text;
 }}
-async function one(c) {{
-  const init = {{ method: c.method, headers: c.headers, credentials: c.credentials, mode: 'cors' }};
+async function one(c, i) {{
+  const init = {{ method: c.method, headers: [...c.headers], credentials: c.credentials, mode: c.mode }};
+  if (i > 0 && c.later !== null) {{
+    if (c.later.credentials !== null) init.credentials = c.later.credentials;
+    if (c.later.header !== null) init.headers.push(c.later.header);
+    if (i == 1 && c.later.pause_ms > 0) await new Promise(r => setTimeout(r, c.later.pause_ms));
+  }}
   if (c.cache !== null) init.cache = c.cache;
   const b = body(c.body);
   if (b !== undefined) init.body = b;
@@ -723,7 +854,7 @@ async function one(c) {{
 (async () => {{
   for (const c of CASES) {{
     const calls = [];
-    for (let i = 0; i < c.calls; i++) calls.push(await one(c));
+    for (let i = 0; i < c.calls; i++) calls.push(await one(c, i));
     await fetch('/result', {{ method: 'POST', body: JSON.stringify({{ id: c.id, calls }}) }});
   }}
   console.log('{SENTINEL}');
@@ -778,6 +909,8 @@ async fn run_batch(cases: &[Case], nonce: u64) -> Run {
                 "credentials": c.credentials,
                 "body": body,
                 "calls": c.calls,
+                "mode": c.mode,
+                "later": c.later,
                 "cache": c.cache,
             })
         })
@@ -955,6 +1088,7 @@ fn case_of(text: &str) -> Option<&str> {
 #[derive(Default)]
 struct Tally {
     cases: usize,
+    calls: usize,
     allowed: usize,
     blocked: BTreeMap<String, usize>,
     console_compared: usize,
@@ -1006,7 +1140,7 @@ fn judge(run: &Run, cases: &[Case], tally: &mut Tally) {
             .iter()
             .filter(|s| s.case.as_deref() == Some(id))
             .collect();
-        let problems = judge_case(page, &exchanges, &lines, &seen, tally);
+        let problems = judge_case(page, &exchanges, &lines, tally);
         if !problems.is_empty() {
             let report = Report {
                 case,
@@ -1020,17 +1154,15 @@ fn judge(run: &Run, cases: &[Case], tally: &mut Tally) {
     }
 }
 
-/// The ways the engine disagrees with what Chromium did on one case.
+/// The ways the engine disagrees with what Chromium did on one case, call by call.
 fn judge_case(
     page: &serde_json::Value,
     exchanges: &[&Judged],
     lines: &[&String],
-    seen: &[&Seen],
     tally: &mut Tally,
 ) -> Vec<String> {
     let mut problems = Vec::new();
-    let calls = page["calls"].as_array().unwrap();
-    let threw = calls.iter().any(|c| c["ok"] == false);
+    let page_calls = page["calls"].as_array().unwrap();
     if exchanges.is_empty() {
         problems.push(
             "nothing reached the network (the generator made a case the browser refuses in JS)"
@@ -1038,47 +1170,60 @@ fn judge_case(
         );
         return problems;
     }
-    let mut verdicts = Vec::new();
     for (e, v) in exchanges {
-        match v {
-            Some(v) => verdicts.push(v.clone()),
-            None => problems.push(format!("no verdict for exchange {}", e.id)),
+        if v.is_none() {
+            problems.push(format!("no verdict for exchange {}", e.id));
         }
     }
-    let blocked = verdicts.iter().find(|v| v.outcome.is_blocked());
-    let undecided = verdicts
-        .iter()
-        .find(|v| matches!(v.outcome, Outcome::Unknown | Outcome::Pending));
-    let engine = match (blocked, undecided) {
-        (Some(_), _) => "blocked",
-        (None, Some(_)) => "unknown",
-        (None, None) => "allowed",
-    };
-    let browser = if threw { "blocked" } else { "allowed" };
-    if engine != browser {
-        problems.push(format!("Chromium: {browser}, engine: {engine}"));
+    let calls = split_calls(exchanges);
+    if calls.len() != page_calls.len() {
+        problems.push(format!(
+            "the exchanges make {} calls, the page made {}",
+            calls.len(),
+            page_calls.len()
+        ));
         return problems;
     }
-    if let Some(b) = blocked {
-        // The stage the wire shows: the last request the servers saw for the case.
-        let last = seen.last().unwrap();
-        let wire_stage = if last.preflight {
-            // The actual request was never sent after this preflight.
-            "preflight"
-        } else if last.redirect {
-            "redirect"
-        } else {
-            "actual"
+    // Chromium logs one line per blocked call, in order.
+    let blocked_calls = page_calls.iter().filter(|c| c["ok"] == false).count();
+    if blocked_calls != lines.len() {
+        problems.push(format!(
+            "{blocked_calls} calls threw but Chromium logged {} CORS lines",
+            lines.len()
+        ));
+    }
+    let mut lines = lines.iter();
+    for (i, (call, page_call)) in calls.iter().zip(page_calls).enumerate() {
+        tally.calls += 1;
+        let verdicts: Vec<&Arc<Verdict>> = call.iter().filter_map(|(_, v)| v.as_ref()).collect();
+        let blocked = verdicts.iter().find(|v| v.outcome.is_blocked());
+        let undecided = verdicts
+            .iter()
+            .any(|v| matches!(v.outcome, Outcome::Unknown | Outcome::Pending));
+        let engine = match (blocked, undecided) {
+            (Some(_), _) => "blocked",
+            (None, true) => "unknown",
+            (None, false) => "allowed",
         };
-        let got = stage_name(b);
-        *tally.blocked.entry(got.clone()).or_default() += 1;
-        if got != wire_stage {
-            problems.push(format!("stage: the wire says {wire_stage}, engine: {got}"));
+        let browser = if page_call["ok"] == true {
+            "allowed"
+        } else {
+            "blocked"
+        };
+        if engine != browser {
+            problems.push(format!("call {i}: Chromium: {browser}, engine: {engine}"));
+            continue;
         }
-        if lines.is_empty() {
-            problems.push("Chromium logged no CORS console line for a blocked fetch".into());
-        }
-        for line in lines {
+        if let Some(b) = blocked {
+            let got = stage_name(b);
+            *tally.blocked.entry(got.clone()).or_default() += 1;
+            let wire = wire_stage(&call.last().unwrap().0);
+            if got != wire {
+                problems.push(format!(
+                    "call {i}: stage: the wire says {wire}, engine: {got}"
+                ));
+            }
+            let Some(line) = lines.next() else { continue };
             tally.console_compared += 1;
             let matched = verdicts.iter().any(|v| {
                 v.chrome_message.as_deref() == Some(line.as_str())
@@ -1090,35 +1235,76 @@ fn judge_case(
                     .filter_map(|v| v.chrome_message.as_deref())
                     .collect();
                 problems.push(format!(
-                    "console message\n      Chromium: {line}\n      engine:   {engine_msgs:?}"
+                    "call {i}: console message\n      Chromium: {line}\n      engine:   {engine_msgs:?}"
+                ));
+            }
+        } else {
+            tally.allowed += 1;
+            let want: Vec<String> = page_call["headers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_owned())
+                .collect();
+            let last = verdicts
+                .iter()
+                .rev()
+                .find(|v| v.role != Some(Role::Preflight));
+            let got = last.and_then(|v| v.readable_headers.clone());
+            tally.headers_compared += 1;
+            if got.as_ref() != Some(&want) {
+                problems.push(format!(
+                    "call {i}: readable headers\n      Chromium: {want:?}\n      engine:   {got:?}"
                 ));
             }
         }
-    } else {
-        tally.allowed += 1;
-        if !lines.is_empty() {
-            problems.push(format!("allowed, yet Chromium logged {lines:?}"));
-        }
-        let last_call = calls.last().unwrap();
-        let want: Vec<String> = last_call["headers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap().to_owned())
-            .collect();
-        let last = verdicts
-            .iter()
-            .rev()
-            .find(|v| v.role != Some(Role::Preflight));
-        let got = last.and_then(|v| v.readable_headers.clone());
-        tally.headers_compared += 1;
-        if got.as_ref() != Some(&want) {
-            problems.push(format!(
-                "readable headers\n      Chromium: {want:?}\n      engine:   {got:?}"
-            ));
-        }
     }
     problems
+}
+
+fn is_preflight(e: &Exchange) -> bool {
+    e.request.method == "OPTIONS" && e.request.headers.contains("access-control-request-method")
+}
+
+/// The hop of a case URL (`/case/<id>/<hop>`).
+fn hop_of(url: &str) -> Option<usize> {
+    let (_, rest) = url.split_once("/case/")?;
+    rest.split(['/', '?']).nth(1)?.parse().ok()
+}
+
+/// A case's exchanges grouped by `fetch()` call. The calls ran one after another and each
+/// starts at hop 0 with its preflight, or with its request when it needed none.
+fn split_calls<'a>(exchanges: &[&'a Judged]) -> Vec<Vec<&'a Judged>> {
+    let mut calls: Vec<Vec<&Judged>> = Vec::new();
+    for &e in exchanges {
+        let first_hop = hop_of(&e.0.request.url) == Some(0);
+        let after_own_preflight = calls
+            .last()
+            .and_then(|c| c.last())
+            .is_some_and(|p| is_preflight(&p.0) && hop_of(&p.0.request.url) == Some(0));
+        let starts = first_hop && (is_preflight(&e.0) || !after_own_preflight);
+        match calls.last_mut() {
+            Some(call) if !starts => call.push(e),
+            _ => calls.push(vec![e]),
+        }
+    }
+    calls
+}
+
+/// The stage the wire shows for a blocked call from its last exchange: a preflight
+/// whose request never followed, a redirect that was not followed, or the final response.
+fn wire_stage(last: &Exchange) -> &'static str {
+    let redirect = last
+        .response
+        .as_ref()
+        .is_some_and(|r| (300..400).contains(&r.status) && r.headers.contains("location"));
+    if is_preflight(last) {
+        "preflight"
+    } else if redirect {
+        "redirect"
+    } else {
+        "actual"
+    }
 }
 
 /// Request headers a reader needs (what the browser added for every request is left out).
@@ -1172,7 +1358,10 @@ impl Report<'_> {
         writeln!(out, "  page saw: {}", page["calls"]).unwrap();
         let served: Vec<String> = seen
             .iter()
-            .map(|s| format!("{} {:?} {}", s.method, s.server, s.status))
+            .map(|s| {
+                let what = if s.preflight { "preflight" } else { &s.method };
+                format!("{what} {:?} {}", s.server, s.status)
+            })
             .collect();
         writeln!(out, "  servers saw: {}", served.join(", ")).unwrap();
         for l in lines.iter() {
@@ -1262,9 +1451,10 @@ async fn generated_cases_agree_with_chromium() {
         judge(&run, batch, &mut tally);
     }
     println!(
-        "seeds {seeds:?}: {} cases in {:.1?}: {} allowed, blocked by stage {:?}; {} console \
-         messages and {} readable-header lists compared; {} disagreements",
+        "seeds {seeds:?}: {} cases ({} calls) in {:.1?}: {} calls allowed, blocked by stage \
+         {:?}; {} console messages and {} readable-header lists compared; {} disagreements",
         tally.cases,
+        tally.calls,
         started.elapsed(),
         tally.allowed,
         tally.blocked,
