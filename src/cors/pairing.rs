@@ -107,6 +107,8 @@ struct Chain {
 
 #[derive(Debug)]
 struct PreflightState {
+    /// When its response was in (ms, rounded down).
+    ended: i64,
     acrm: String,
     acrh: Vec<String>,
     status: Option<u16>,
@@ -677,6 +679,7 @@ impl Session {
         let pf = class.is_preflight.then(|| {
             let h = &ex.request.headers;
             PreflightState {
+                ended: ex.started_ms() + ex.timings.total().max(0.0) as i64,
                 acrm: h
                     .first("access-control-request-method")
                     .map(|m| m.trim().to_owned())
@@ -788,7 +791,10 @@ impl Session {
         Self::prune(list, &self.nodes, started, window);
         let nodes = &self.nodes;
         let me = &nodes[idx];
-        let pos = list.iter().position(|&h| {
+        // The newest first: a browser follows a redirect at once, so an older 3xx to the
+        // same URL still listed is one whose fetch stopped (e.g. at the next hop's
+        // preflight), not the one this request follows.
+        let pos = list.iter().rposition(|&h| {
             let hop = &nodes[h];
             let page = hop
                 .chain
@@ -889,7 +895,20 @@ impl Session {
                 .or_else(|| list.iter().rev().find(fits))
                 .copied();
             if let Some(p) = paired {
-                list.retain(|&x| x != p);
+                // Older preflights of the same shape whose responses were in before this
+                // one was sent were given up by their fetches (which would have sent their
+                // requests by then): no later request is theirs.
+                let sent = nodes[p].started;
+                let given_up: Vec<usize> = list
+                    .iter()
+                    .copied()
+                    .filter(|&x| {
+                        x < p
+                            && fits(&&x)
+                            && nodes[x].pf.as_ref().is_some_and(|pf| pf.ended <= sent)
+                    })
+                    .collect();
+                list.retain(|&x| x != p && !given_up.contains(&x));
             }
         }
         let mut cached = None;
@@ -1993,6 +2012,120 @@ mod tests {
         );
         assert_eq!(v[0].chrome_error, Some("kPreflightInvalidAllowCredentials"));
         assert!(v[0].credentials.as_ref().unwrap().is_include());
+    }
+
+    /// Call 1 (credentialed) fails at its preflight; call 2 (not) sends its own preflight
+    /// and request; call 3 rides the preflight cache. Call 3's request is not the first
+    /// preflight's: that one's response was in before call 2's preflight was sent.
+    #[test]
+    fn a_given_up_preflight_pairs_with_no_later_request() {
+        let pf = [
+            ("Access-Control-Allow-Origin", APP),
+            ("Access-Control-Allow-Methods", "PUT"),
+            ("Access-Control-Allow-Headers", "x-a"),
+            ("Access-Control-Max-Age", "600"),
+        ];
+        let exs = [
+            preflight(0, 0, "PUT", "x-a", &pf),
+            preflight(1, 5, "PUT", "x-a", &pf),
+            actual(2, 6, "PUT", &[("X-A", "1")]),
+            actual(3, 9, "PUT", &[("X-A", "1")]),
+        ];
+        let v = run(Profile::Chrome, &exs);
+        assert_eq!(v[2].paired_with, Some(1));
+        assert_eq!(v[3].preflight, Some(PreflightUse::Cached), "{:#?}", v[3]);
+        assert_eq!(v[3].paired_with, Some(1));
+        assert_eq!(v[0].chrome_error, Some("kPreflightInvalidAllowCredentials"));
+        // Preflights in flight together (their responses came after both were sent)
+        // still pair with the requests that follow them.
+        let mut first = preflight(0, 0, "PUT", "x-a", PF_OK);
+        first.timings.wait = 3.0;
+        let exs = [
+            first,
+            preflight(1, 1, "PUT", "x-a", PF_OK),
+            actual(2, 4, "PUT", &[("X-A", "1")]),
+            actual(3, 5, "PUT", &[("X-A", "1")]),
+        ];
+        let v = run(Profile::Chrome, &exs);
+        assert_eq!(v[2].paired_with, Some(1));
+        assert_eq!(v[3].paired_with, Some(0));
+        assert_eq!(v[3].preflight, Some(PreflightUse::Paired));
+    }
+
+    /// Two fetches redirected to the same URL one after the other: the second's next hop
+    /// follows the second's 3xx (not credentialed), not the first's (credentialed, whose
+    /// fetch stopped at the next hop's preflight).
+    #[test]
+    fn a_hop_follows_the_newest_redirect_to_its_url() {
+        const NEXT: &str = "http://other.test/r2";
+        let hop0 = |id, ms, cookie: bool| {
+            let mut req = vec![("Origin", APP), ("Sec-Fetch-Mode", "cors")];
+            if cookie {
+                req.push(("Cookie", "a=1"));
+            }
+            ex(
+                id,
+                ms,
+                "GET",
+                API,
+                &req,
+                302,
+                &[
+                    ("Access-Control-Allow-Origin", APP),
+                    ("Access-Control-Allow-Credentials", "true"),
+                    ("Location", NEXT),
+                ],
+            )
+        };
+        let pf_next = |id, ms| {
+            ex(
+                id,
+                ms,
+                "OPTIONS",
+                NEXT,
+                &[
+                    ("Origin", "null"),
+                    ("Access-Control-Request-Method", "GET"),
+                    ("Access-Control-Request-Headers", "x-a"),
+                    ("Sec-Fetch-Mode", "cors"),
+                ],
+                204,
+                &[
+                    ("Access-Control-Allow-Origin", "null"),
+                    ("Access-Control-Allow-Credentials", "true"),
+                    ("Access-Control-Allow-Headers", "*"),
+                ],
+            )
+        };
+        let next = ex(
+            4,
+            4,
+            "GET",
+            NEXT,
+            &[("Origin", "null"), ("Sec-Fetch-Mode", "cors"), ("X-A", "1")],
+            200,
+            &[("Access-Control-Allow-Origin", APP)],
+        );
+        let exs = [
+            hop0(0, 0, true),
+            pf_next(1, 1),
+            hop0(2, 2, false),
+            pf_next(3, 3),
+            next,
+        ];
+        let v = run(Profile::Chrome, &exs);
+        assert_eq!(
+            v[1].chrome_error,
+            Some("kHeaderDisallowedByPreflightResponse")
+        );
+        assert_eq!(v[3].outcome, Outcome::Allowed, "{:#?}", v[3]);
+        assert_eq!(v[4].redirect.as_ref().map(|r| r.previous), Some(2));
+        assert_eq!(
+            v[4].chrome_error,
+            Some("kAllowOriginMismatch"),
+            "{:#?}",
+            v[4]
+        );
     }
 
     #[test]
