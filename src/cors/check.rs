@@ -240,17 +240,40 @@ pub fn max_age_cap(profile: Profile) -> u64 {
     }
 }
 
-/// Parse `Access-Control-Max-Age` (delta-seconds): absent ⇒ the 5 s default; unparsable or
-/// negative ⇒ 0 (used once, not cached); then clamped to the profile's cap.
+/// Parse `Access-Control-Max-Age` (seconds) as the profile's browser does, then clamp it
+/// to the profile's cap. Absent ⇒ the 5 s default.
+/// - Chrome (`preflight_result.cc` `ParseAccessControlMaxAge`): a value that is not a
+///   64-bit integer (empty, `abc`, `1.5`, too large) also gets the default; a negative one
+///   0 (not cached).
+/// - Spec: anything but delta-seconds (digits) is a failure, and a failure gets the default.
+/// - Firefox (`nsCORSListenerProxy`): a value with anything but digits makes no cache entry
+///   (0); an empty one gets the default.
 pub fn parse_max_age(headers: &HeaderList, profile: Profile) -> u64 {
+    let default = DEFAULT_MAX_AGE_S.min(max_age_cap(profile));
     let raw = match combined(headers, "access-control-max-age") {
-        None => return DEFAULT_MAX_AGE_S.min(max_age_cap(profile)),
+        None => return default,
+        Some(v) if v.is_empty() => return default,
         Some(v) => v,
     };
-    let secs = if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
-        raw.parse::<u64>().unwrap_or(u64::MAX)
-    } else {
-        0
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let secs = match profile {
+        Profile::Chrome => {
+            let (negative, magnitude) = match raw.as_bytes().first() {
+                Some(b'-') => (true, &raw[1..]),
+                Some(b'+') => (false, &raw[1..]),
+                _ => (false, &raw[..]),
+            };
+            match magnitude.parse::<i64>() {
+                Ok(_) if !digits(magnitude) => default,
+                Ok(_) if negative => 0,
+                Ok(n) => u64::try_from(n).unwrap_or(0),
+                Err(_) => default,
+            }
+        }
+        Profile::Spec if digits(&raw) => raw.parse::<u64>().unwrap_or(u64::MAX),
+        Profile::Spec => default,
+        Profile::Firefox if digits(&raw) => raw.parse::<u64>().unwrap_or(u64::MAX),
+        Profile::Firefox => 0,
     };
     secs.min(max_age_cap(profile))
 }
@@ -679,18 +702,32 @@ mod tests {
 
     #[test]
     fn max_age_parsing_and_caps() {
+        use Profile::{Chrome, Firefox, Spec};
         let cases: &[(Option<&str>, Profile, u64)] = &[
-            (None, Profile::Chrome, 5),
-            (Some("600"), Profile::Chrome, 600),
-            (Some("86400"), Profile::Chrome, 7200),
-            (Some("86400"), Profile::Firefox, 86_400),
-            (Some("100000"), Profile::Firefox, 86_400),
-            (Some("100000"), Profile::Spec, 100_000),
-            (Some("0"), Profile::Chrome, 0),
-            (Some("-1"), Profile::Chrome, 0),
-            (Some("abc"), Profile::Chrome, 0),
-            (Some("1.5"), Profile::Chrome, 0),
-            (Some("99999999999999999999999"), Profile::Chrome, 7200),
+            (None, Chrome, 5),
+            (Some("600"), Chrome, 600),
+            (Some("86400"), Chrome, 7200),
+            (Some("86400"), Firefox, 86_400),
+            (Some("100000"), Firefox, 86_400),
+            (Some("100000"), Spec, 100_000),
+            (Some("0"), Chrome, 0),
+            // Chrome: not an integer ⇒ the default (seen: `abc` cached for 5 s); negative ⇒ 0.
+            (Some("abc"), Chrome, 5),
+            (Some("1.5"), Chrome, 5),
+            (Some(""), Chrome, 5),
+            (Some("600, 600"), Chrome, 5),
+            (Some("99999999999999999999999"), Chrome, 5),
+            (Some("9999999999"), Chrome, 7200),
+            (Some("-1"), Chrome, 0),
+            (Some("+7"), Chrome, 7),
+            (Some("-"), Chrome, 5),
+            // The spec: anything but digits is a failure, which gets the default.
+            (Some("abc"), Spec, 5),
+            (Some("-1"), Spec, 5),
+            // Firefox: anything but digits makes no entry.
+            (Some("abc"), Firefox, 0),
+            (Some("-1"), Firefox, 0),
+            (Some(""), Firefox, 5),
         ];
         for (v, p, want) in cases {
             let h = match v {
