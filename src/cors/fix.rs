@@ -128,7 +128,7 @@ pub fn explain(f: &Failure, c: &Context<'_>) -> String {
             if c.include { " ('*' does not count with credentials)" } else { "" }
         ),
         RedirectContainsCredentials => format!(
-            "The redirect location '{}' contains a user name and password, which cross-origin CORS requests refuse.",
+            "The redirect location '{}' contains a user name and password; a fetch follows such a location only from a page-origin URL to another page-origin URL.",
             f.hint
         ),
         ActualNotSent => {

@@ -347,9 +347,9 @@ pub fn chrome_detail(f: &Failure, resource: &str) -> Option<String> {
         HeaderDisallowed => format!(
             "Request header field {hint} is not allowed by Access-Control-Allow-Headers in preflight response."
         ),
-        RedirectContainsCredentials => format!(
-            "Redirect location '{hint}' contains a username and password, which is disallowed for cross-origin requests."
-        ),
+        // Chromium makes this error without its failed parameter (CheckRedirectLocation,
+        // cors.cc), so the console shows an empty location whatever it was.
+        RedirectContainsCredentials => "Redirect location '' contains a username and password, which is disallowed for cross-origin requests.".to_owned(),
         ActualNotSent => return None,
     };
     let prefixed = f.preflight
