@@ -171,6 +171,12 @@ pub fn classify(ex: &Exchange) -> Class {
     if let Some(mode) = h.first("sec-fetch-mode") {
         let kind = match mode.trim() {
             "navigate" | "nested-navigate" => Kind::Navigation,
+            // Main fetch makes a response opaque only for a request that went to another
+            // origin; one whose URLs were all the page's own (Sec-Fetch-Site counts every
+            // redirect) gets a basic response, headers and all.
+            "no-cors" if h.first("sec-fetch-site").map(str::trim) == Some("same-origin") => {
+                Kind::SameOrigin
+            }
             "no-cors" => Kind::NoCors,
             "same-origin" => Kind::SameOrigin,
             "websocket" | "webtransport" => Kind::NotCors,
@@ -281,6 +287,31 @@ mod tests {
             ),
             (
                 ex("GET", api, &[("Sec-Fetch-Mode", "no-cors")]),
+                Kind::NoCors,
+                false,
+            ),
+            (
+                ex(
+                    "POST",
+                    "http://127.0.0.1:1/x",
+                    &[
+                        ("Origin", app),
+                        ("Sec-Fetch-Mode", "no-cors"),
+                        ("Sec-Fetch-Site", "same-origin"),
+                    ],
+                ),
+                Kind::SameOrigin,
+                false,
+            ),
+            (
+                ex(
+                    "GET",
+                    api,
+                    &[
+                        ("Sec-Fetch-Mode", "no-cors"),
+                        ("Sec-Fetch-Site", "same-site"),
+                    ],
+                ),
                 Kind::NoCors,
                 false,
             ),
