@@ -34,8 +34,19 @@ pub const MAX_CHANGES: usize = 200_000;
 /// change instead, so the engine sees each exchange before the store evicts it.
 pub const COALESCE: Duration = Duration::from_millis(1);
 
-/// The smallest store cap (exchanges) for which the follower coalesces changes.
+/// The smallest store cap (exchanges) for which the follower coalesces changes and holds
+/// exchanges back for [`REORDER`].
 pub const COALESCE_MIN_CAP: usize = 10_000;
+
+/// How long after an exchange started the follower waits before judging it. The engine
+/// takes exchanges in the order they started, but the store holds them in the order their
+/// records were completed: a preflight (on a connection of its own) can be recorded after
+/// the request it allowed, when the relay finishes its record a moment after the browser
+/// had the response. A browser sends a request that depends on another's response (the
+/// actual request after its preflight, the next hop after a 3xx) only once that response
+/// is in, so whatever it depends on is recorded well within this wait, and is judged
+/// first. Verdicts show this much later, which nobody watching notices.
+pub const REORDER: Duration = Duration::from_millis(100);
 
 /// Exchanges read from the store per step.
 const BATCH: usize = 1_024;
@@ -428,11 +439,16 @@ pub async fn follow(store: Arc<Store>, verdicts: Arc<Verdicts>, shutdown: Cancel
     let mut session = cors::Session::new(verdicts.engine_config());
     let mut cursor = 1;
     let coalesce = store.limits().max_exchanges >= COALESCE_MIN_CAP;
+    // A store capped lower may evict an exchange before a held one would be judged.
+    let reorder = if coalesce { REORDER } else { Duration::ZERO };
+    let mut held = Held::default();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
-        cursor = feed(&store, &verdicts, &mut session, cursor);
-        verdicts.record(session.tick_shared(now_ms()), store.first_id());
+        let due = now_ms() - duration_ms(reorder);
+        cursor = feed(&store, &verdicts, &mut session, cursor, &mut held, due);
+        verdicts.record(session.tick_shared(due), store.first_id());
+        let next_due = held.next_due(reorder, now_ms());
         tokio::select! {
             c = changes.changed() => {
                 if c.is_err() { break }
@@ -441,34 +457,93 @@ pub async fn follow(store: Arc<Store>, verdicts: Arc<Verdicts>, shutdown: Cancel
                 }
             },
             _ = tick.tick() => {}
+            () = tokio::time::sleep(next_due.unwrap_or(TICK)), if next_due.is_some() => {}
             p = profile_rx.changed() => {
                 if p.is_ok() {
                     let profile = *profile_rx.borrow_and_update();
                     session = rebuild(&store, &verdicts, profile);
+                    // The rebuilt session judged every exchange the store holds.
+                    held.exchanges.clear();
                 }
             }
             () = shutdown.cancelled() => break,
         }
     }
-    feed(&store, &verdicts, &mut session, cursor);
+    feed(&store, &verdicts, &mut session, cursor, &mut held, i64::MAX);
     verdicts.record(session.finish_shared(), store.first_id());
 }
 
-/// Push everything after `cursor` into the session; returns the new cursor.
-fn feed(store: &Store, verdicts: &Verdicts, session: &mut cors::Session, mut cursor: u64) -> u64 {
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Exchanges read from the store but not judged yet ([`REORDER`]), in the order they
+/// started, each with when it was read (ms): one stamped later than that (a recording
+/// from a clock ahead of this one) is held no longer than one read just now.
+#[derive(Default)]
+struct Held {
+    exchanges: VecDeque<(Arc<Exchange>, i64)>,
+}
+
+impl Held {
+    /// Add `ex`, read at `now_ms`, in its place by start time (it is nearly always last).
+    fn add(&mut self, ex: Arc<Exchange>, now_ms: i64) {
+        let key = |e: &Exchange| (e.started, e.id);
+        let at = self.exchanges.partition_point(|(e, _)| key(e) <= key(&ex));
+        self.exchanges.insert(at, (ex, now_ms));
+    }
+
+    /// The first held exchange, when it started (or was read, if earlier) no later than
+    /// `due`, or when the store evicted it (`first` is the oldest id it holds): judged now,
+    /// an evicted exchange's verdict is still kept if it is blocked.
+    fn pop_due(&mut self, due: i64, first: ExchangeId) -> Option<Arc<Exchange>> {
+        let (ex, read) = self.exchanges.front()?;
+        if ex.started_ms().min(*read) <= due || ex.id < first {
+            return self.exchanges.pop_front().map(|(ex, _)| ex);
+        }
+        None
+    }
+
+    /// How long until the first held exchange is due, if any is held.
+    fn next_due(&self, reorder: Duration, now_ms: i64) -> Option<Duration> {
+        let (ex, read) = self.exchanges.front()?;
+        let due = ex
+            .started_ms()
+            .min(*read)
+            .saturating_add(duration_ms(reorder));
+        let wait = u64::try_from(due.saturating_sub(now_ms)).unwrap_or(0);
+        Some(Duration::from_millis(wait))
+    }
+}
+
+/// Read everything after `cursor` into `held`, then judge, in the order they started, the
+/// held exchanges that are due (see [`Held::pop_due`]). Returns the new cursor.
+fn feed(
+    store: &Store,
+    verdicts: &Verdicts,
+    session: &mut cors::Session,
+    mut cursor: u64,
+    held: &mut Held,
+    due: i64,
+) -> u64 {
+    let now = now_ms();
     loop {
         let batch = store.exchanges_since(cursor, BATCH);
         cursor = batch.next;
+        let read = batch.items.len();
+        for ex in batch.items {
+            held.add(ex, now);
+        }
+        let first = store.first_id();
         let mut out = Vec::new();
-        for ex in &batch.items {
+        while let Some(ex) = held.pop_due(due, first) {
             out.extend(session.tick_shared(ex.started_ms()));
-            out.extend(session.push_shared(ex));
+            out.extend(session.push_shared(&ex));
         }
         // Hold no more than the store: drop what it evicted (settling what still waited).
-        let first = store.first_id();
         out.extend(session.forget_before_shared(first));
         verdicts.record(out, first);
-        if batch.items.len() < BATCH {
+        if read < BATCH {
             return cursor;
         }
     }
@@ -476,7 +551,9 @@ fn feed(store: &Store, verdicts: &Verdicts, session: &mut cors::Session, mut cur
 
 /// A new session over everything the store holds, judged as `profile`.
 fn rebuild(store: &Store, verdicts: &Verdicts, profile: Profile) -> cors::Session {
-    let held: Vec<Arc<Exchange>> = store.snapshot().exchanges;
+    let mut held: Vec<Arc<Exchange>> = store.snapshot().exchanges;
+    // In the order they started, as the session takes them (see [`REORDER`]).
+    held.sort_by_key(|e| (e.started, e.id));
     let mut cfg = verdicts.engine_config();
     cfg.profile = profile;
     let mut session = cors::Session::new(cfg);
@@ -725,6 +802,51 @@ mod tests {
         let log = verdicts.changes_since(1, 100);
         assert_eq!(log.ids.iter().filter(|&&id| id == lonely).count(), 2);
         assert_eq!(verdicts.blocked().len(), 2);
+    }
+
+    /// A preflight recorded after the request it allowed (its record was completed a
+    /// moment later, after the follower had read the request's): judged in the order they
+    /// started, the two pair, as in a HAR.
+    #[tokio::test]
+    async fn exchanges_are_judged_in_the_order_they_started() {
+        let store = Arc::new(Store::default());
+        let verdicts = Arc::new(Verdicts::new(Profile::Chrome));
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(follow(store.clone(), verdicts.clone(), stop.clone()));
+        let mut rx = verdicts.subscribe();
+        let origin = ("Origin", "http://app.test");
+        let sent = chrono::Utc::now();
+        let mut actual = ex(
+            "PUT",
+            &[origin],
+            &[("Access-Control-Allow-Origin", "*")],
+            200,
+        );
+        actual.started = sent + chrono::Duration::milliseconds(2);
+        let mut preflight = ex(
+            "OPTIONS",
+            &[origin, ("Access-Control-Request-Method", "PUT")],
+            &[
+                ("Access-Control-Allow-Origin", "*"),
+                ("Access-Control-Allow-Methods", "PUT"),
+            ],
+            204,
+        );
+        preflight.started = sent;
+        let actual = store.push(actual);
+        // The follower reads the request before the preflight's record comes.
+        tokio::time::sleep(REORDER / 4).await;
+        let preflight = store.push(preflight);
+        while verdicts.get(preflight).is_none() {
+            rx.changed().await.unwrap();
+        }
+        let v = verdicts.get(actual).unwrap();
+        assert_eq!(v.paired_with, Some(preflight), "{v:#?}");
+        assert_eq!(v.outcome.label(), "allowed");
+        assert_eq!(verdicts.get(preflight).unwrap().outcome.label(), "allowed");
+        stop.cancel();
+        task.await.unwrap();
+        assert_eq!(verdicts.get(preflight).unwrap().outcome.label(), "allowed");
     }
 
     #[tokio::test]

@@ -83,8 +83,9 @@ fn demo_in_a_real_terminal() {
     let s = Session { name };
 
     let total = SCENARIO_EXCHANGES;
+    // Rows are listed once judged, which comes a moment after the store has them.
     let screen = s.wait_for("the demo's verdicts", |sc| {
-        sc.contains(&format!("{total} exchanges"))
+        sc.contains(&format!("{total} exchanges")) && sc.contains("/api/missing-acao")
     });
     assert!(screen.contains("✗"), "{screen}");
     assert!(screen.contains("/api/missing-acao"), "{screen}");
