@@ -99,6 +99,10 @@ impl Default for Config {
 #[derive(Debug, Clone)]
 struct Chain {
     first_url: String,
+    /// The fragment of the browser's URL for this hop (never on the wire): a location's
+    /// fragment, or the one before it when the location has none (Fetch §HTTP-redirect
+    /// fetch). Chrome names the URL with it.
+    fragment: Option<Box<str>>,
     page_origin: String,
     /// The hop before this one.
     previous: ExchangeId,
@@ -136,6 +140,8 @@ struct Node {
     awaiting: bool,
     /// Listed in the redirect index (a 3xx whose next hop may come).
     registered: bool,
+    /// The fragment of its redirect location, if it has one.
+    location_fragment: Option<Box<str>>,
     settled: bool,
 }
 
@@ -359,6 +365,13 @@ fn same_client(a: &Option<String>, b: &Option<String>) -> bool {
         (Some(a), Some(b)) => a == b,
         _ => true,
     }
+}
+
+/// The fragment of a redirect's location (`None` when it has none).
+fn location_fragment(ex: &Exchange) -> Option<Box<str>> {
+    let loc = ex.response.as_ref()?.headers.first("location")?.trim();
+    let base = url::Url::parse(&ex.request.url).ok()?;
+    base.join(loc).ok()?.fragment().map(Box::from)
 }
 
 fn location_of(ex: &Exchange) -> Option<String> {
@@ -709,6 +722,7 @@ impl Session {
             followed: false,
             awaiting: false,
             registered: false,
+            location_fragment: None,
             settled: false,
         });
         self.verdicts.push(Arc::new(self.placeholder(idx)));
@@ -831,6 +845,10 @@ impl Session {
                 .chain
                 .as_ref()
                 .map_or_else(|| hop.url.clone(), |c| c.first_url.clone()),
+            fragment: hop
+                .location_fragment
+                .clone()
+                .or_else(|| hop.chain.as_ref().and_then(|c| c.fragment.clone())),
             page_origin: hop
                 .chain
                 .as_ref()
@@ -862,6 +880,7 @@ impl Session {
             Self::prune(list, &self.nodes, started, window);
             list.push_back(idx);
             self.nodes[idx].registered = true;
+            self.nodes[idx].location_fragment = location_fragment(ex);
         }
     }
 
@@ -1102,6 +1121,16 @@ impl Session {
         }
     }
 
+    /// The URL Chrome names for exchange `idx`: its own, with the fragment a redirect
+    /// gave it.
+    fn message_url(&self, idx: usize) -> std::borrow::Cow<'_, str> {
+        let n = &self.nodes[idx];
+        match n.chain.as_ref().and_then(|c| c.fragment.as_deref()) {
+            Some(fragment) => format!("{}#{fragment}", n.url).into(),
+            None => n.url.as_str().into(),
+        }
+    }
+
     fn message_parts(&self, idx: usize) -> (Option<String>, String) {
         let n = &self.nodes[idx];
         match &n.chain {
@@ -1147,7 +1176,8 @@ impl Session {
         let n = &self.nodes[idx];
         let (from, page_origin) = self.message_parts(idx);
         v.chrome_error = Some(f.kind.chrome_name(f.preflight));
-        v.chrome_message = chrome_message(f, n.resource, &n.url, from.as_deref(), &page_origin);
+        let url = self.message_url(idx);
+        v.chrome_message = chrome_message(f, n.resource, &url, from.as_deref(), &page_origin);
         v.firefox_reason = firefox_reason(f, &n.url, status);
         let origin = self.request_origin(idx);
         let ctx = Context {
@@ -1378,6 +1408,7 @@ impl Session {
         };
         let origin = n.class.origin.as_deref().unwrap_or("null");
         let (from, page_origin) = self.message_parts(idx);
+        let url = self.message_url(idx);
         let profile = self.cfg.profile;
         let mut out: Vec<String> = Vec::new();
         for mode in [include, !include] {
@@ -1400,8 +1431,7 @@ impl Session {
                 }
             }
             for g in failures {
-                if let Some(m) =
-                    chrome_message(&g, n.resource, &n.url, from.as_deref(), &page_origin)
+                if let Some(m) = chrome_message(&g, n.resource, &url, from.as_deref(), &page_origin)
                 {
                     if !out.contains(&m) {
                         out.push(m);
@@ -2314,6 +2344,44 @@ mod tests {
             &[redirect(0, page, &nav, "http://u:p@api.test/next")],
         );
         assert_eq!(v[0].outcome, Outcome::NotCors);
+    }
+
+    /// Chrome names a redirected hop by the browser's URL, fragment included: the
+    /// location's, or the one before it when the location has none.
+    #[test]
+    fn a_redirected_hop_is_named_with_its_fragment() {
+        let cors_null = [("Origin", "null"), ("Sec-Fetch-Mode", "cors")];
+        let exs = [
+            ex(
+                0,
+                0,
+                "GET",
+                API,
+                &[("Origin", APP), ("Sec-Fetch-Mode", "cors")],
+                302,
+                &[
+                    ("Access-Control-Allow-Origin", "*"),
+                    ("Location", "http://other.test/r2#frag"),
+                ],
+            ),
+            ex(
+                1,
+                1,
+                "GET",
+                "http://other.test/r2",
+                &cors_null,
+                307,
+                &[("Access-Control-Allow-Origin", "*"), ("Location", "/r3")],
+            ),
+            ex(2, 2, "GET", "http://other.test/r3", &cors_null, 200, &[]),
+        ];
+        let v = run(Profile::Chrome, &exs);
+        assert_eq!(v[1].outcome, Outcome::Allowed);
+        assert_eq!(v[2].url, "http://other.test/r3");
+        assert_eq!(
+            v[2].chrome_message.as_deref(),
+            Some("Access to fetch at 'http://other.test/r3#frag' (redirected from 'http://api.test/r') from origin 'http://app.test' has been blocked by CORS policy: No 'Access-Control-Allow-Origin' header is present on the requested resource.")
+        );
     }
 
     #[test]
