@@ -128,8 +128,10 @@ impl Server {
 
 /// A server answer. Header values may hold placeholders, filled in when served:
 /// `$ORIGIN` (the request's Origin; the header is left out when there is none), `$APP`,
-/// `$API`, `$API2`, `$SELF` (this server's origin), `$APP_UPPER` (the page origin with
-/// an upper-case scheme), `$NEXT` (the next hop's absolute URL), `$NEXT_PATH` (its path).
+/// `$API`, `$API2`, `$SELF` (this server's origin), `$APP_UPPER` / `$APP_HTTPS` /
+/// `$APP_LOCALHOST` (the page origin with an upper-case scheme, with https, with the host
+/// spelled `localhost`), `$NEXT` (the next hop's absolute URL), `$NEXT_PATH` (its path),
+/// `$NEXT_USERINFO` (its URL with a user name and password).
 #[derive(Debug, Clone, Serialize)]
 struct Answer {
     status: u16,
@@ -357,6 +359,9 @@ fn gen_request_headers(rng: &mut Rng) -> Vec<(String, String)> {
             (2, "text/plain, application/json"),
             (2, " text/plain "),
             (2, "text/html"),
+            (1, "text/plain; charset=\"utf-8\""),
+            (1, "application/x-www-form-urlencoded;"),
+            (1, ""),
         ]);
         out.push(h(&spelled(rng, "Content-Type"), v));
     }
@@ -368,6 +373,8 @@ fn gen_request_headers(rng: &mut Rng) -> Vec<(String, String)> {
                 (6, x129.as_str()),
                 (3, "en_US"),
                 (3, "en-US, de"),
+                (1, ""),
+                (1, "\u{e9}"),
             ])
             .to_string();
         out.push(h(&spelled(rng, "Content-Language"), v));
@@ -377,6 +384,8 @@ fn gen_request_headers(rng: &mut Rng) -> Vec<(String, String)> {
             (6, "application/json"),
             (3, "text/\"x\""),
             (3, "application/json, text/plain;q=0.9"),
+            (1, ""),
+            (1, "text/\u{e9}"),
         ]);
         out.push(h("Accept", v));
     }
@@ -393,6 +402,7 @@ fn gen_request_headers(rng: &mut Rng) -> Vec<(String, String)> {
             (3, "bytes=-5"),
             (3, "bytes=0-1,3-4"),
             (2, "bytes = 0-5"),
+            (1, ""),
         ]);
         out.push(h(&spelled(rng, "Range"), v));
     }
@@ -451,6 +461,8 @@ fn gen_acao(rng: &mut Rng, good: bool, include: bool) -> Option<Vec<&'static str
         (2, Some(vec![" $ORIGIN "])),
         (1, Some(vec!["\t*"])),
         (1, Some(vec![""])),
+        (1, Some(vec!["$APP_HTTPS"])),
+        (1, Some(vec!["$APP_LOCALHOST"])),
     ])
     .clone()
 }
@@ -466,6 +478,8 @@ fn gen_acac(rng: &mut Rng, good: bool, include: bool) -> Vec<&'static str> {
         (30, vec![]),
         (2, vec!["true", "true"]),
         (3, vec![" true "]),
+        (1, vec!["TRUE"]),
+        (1, vec!["1"]),
     ])
     .clone()
 }
@@ -509,7 +523,8 @@ fn gen_acam(rng: &mut Rng, m: &str, good: bool, include: bool) -> Vec<String> {
         87..=89 => vec![format!("  {m} ")],
         90..=92 => vec![format!("{m};")],
         93..=95 => vec!["GET".into(), m.to_owned()],
-        _ => vec![format!("\"{m}\"")],
+        96..=97 => vec![format!("\"{m}\"")],
+        _ => vec![String::new()],
     }
 }
 
@@ -606,6 +621,9 @@ fn gen_actual(rng: &mut Rng, want: &Want, good: bool, next: Option<bool>) -> Ans
             (3, vec!["x-other", "X-Custom"]),
             (3, vec!["*, x-custom"]),
             (3, vec!["Set-Cookie, x-other"]),
+            (1, vec!["x-custom;"]),
+            (1, vec![""]),
+            (1, vec![" X-Custom , x-other "]),
         ])
         .clone();
     for v in aceh {
@@ -621,7 +639,8 @@ fn gen_actual(rng: &mut Rng, want: &Want, good: bool, next: Option<bool>) -> Ans
         Some(same_server) => {
             let location = *rng.weighted(&[
                 (if same_server { 30 } else { 0 }, "$NEXT_PATH"),
-                (67, "$NEXT"),
+                (64, "$NEXT"),
+                (3, "$NEXT#frag"),
                 (if want.cors { 3 } else { 0 }, "$NEXT_USERINFO"),
             ]);
             headers.push(h("Location", location));
@@ -634,6 +653,7 @@ fn gen_actual(rng: &mut Rng, want: &Want, good: bool, next: Option<bool>) -> Ans
             (5, 299),
             (12, 404),
             (13, 500),
+            (1, 300),
         ]),
     };
     Answer { status, headers }
@@ -704,6 +724,8 @@ impl State {
                 "API2" => self.origins[2].clone(),
                 "SELF" => self.origins[me.index()].clone(),
                 "APP_UPPER" => self.origins[0].replacen("http://", "HTTP://", 1),
+                "APP_HTTPS" => self.origins[0].replacen("http://", "https://", 1),
+                "APP_LOCALHOST" => self.origins[0].replacen("127.0.0.1", "localhost", 1),
                 "NEXT" => {
                     let (i, s) = next()?;
                     self.case_url(&case.id, i, s)
