@@ -37,7 +37,8 @@ use std::time::{Duration, Instant};
 use corscope::browser::{chromium_args, find, BrowserKind, LaunchOptions};
 use corscope::capture::Exchange;
 use corscope::cors::classify::Role;
-use corscope::cors::{Outcome, Profile, Verdict};
+use corscope::cors::{self, Outcome, Profile, Verdict};
+use corscope::har::{self, export::ExportOptions};
 use corscope::live::{self, Verdicts};
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
@@ -893,8 +894,13 @@ async function one(c, i) {{
 // ---------------------------------------------------------------------------------------
 // One Chromium run over a batch of cases.
 
-/// An exchange the proxy recorded and the engine's verdict on it.
-type Judged = (Arc<Exchange>, Option<Arc<Verdict>>);
+/// An exchange the proxy recorded and the engine's verdicts on it: live (the follower's)
+/// and from the recording exported to HAR and read back, as recordings are judged.
+struct Judged {
+    ex: Arc<Exchange>,
+    live: Option<Arc<Verdict>>,
+    har: Option<Arc<Verdict>>,
+}
 
 /// What one run produced, ready to judge.
 struct Run {
@@ -1074,14 +1080,19 @@ async fn run_batch(cases: &[Case], nonce: u64) -> Run {
 
     follow_stop.cancel();
     follower.await.unwrap();
-    let exchanges = store
+    let recorded: Vec<Arc<Exchange>> = store
         .snapshot()
         .exchanges
         .into_iter()
         .filter(|e| case_of(&e.request.url).is_some())
-        .map(|e| {
-            let v = verdicts.get(e.id);
-            (e, v)
+        .collect();
+    let mut har = read_back(&recorded, &verdicts);
+    let exchanges = recorded
+        .into_iter()
+        .map(|ex| Judged {
+            live: verdicts.get(ex.id),
+            har: har.remove(&ex.id),
+            ex,
         })
         .collect();
     proxy.stop().await;
@@ -1091,6 +1102,27 @@ async fn run_batch(cases: &[Case], nonce: u64) -> Run {
         exchanges,
         console,
     }
+}
+
+/// The engine's verdicts on `recorded` exported to HAR (nothing redacted), read back and
+/// judged as a whole, by exchange id.
+fn read_back(recorded: &[Arc<Exchange>], verdicts: &Verdicts) -> HashMap<u64, Arc<Verdict>> {
+    let opts = ExportOptions {
+        redact: false,
+        ..ExportOptions::default()
+    };
+    let har = har::export::build(recorded, |id| verdicts.get(id), Profile::Chrome, &opts);
+    let imported = har::import::import_slice(&har::export::to_vec(&har).unwrap()).unwrap();
+    assert!(imported.errors.is_empty(), "{:?}", imported.errors);
+    // Entries are written in the order the exchanges started.
+    let mut order: Vec<&Arc<Exchange>> = recorded.iter().collect();
+    order.sort_by(|a, b| a.started.cmp(&b.started).then(a.id.cmp(&b.id)));
+    let judged = cors::analyze(&imported.exchanges, Profile::Chrome);
+    order
+        .iter()
+        .zip(judged)
+        .map(|(e, v)| (e.id, Arc::new(v)))
+        .collect()
 }
 
 /// The message of a Chromium console log line:
@@ -1153,18 +1185,18 @@ fn judge(run: &Run, cases: &[Case], tally: &mut Tally) {
         }
     }
     let mut by_case: HashMap<&str, Vec<&Judged>> = HashMap::new();
-    for e in &run.exchanges {
-        if let Some(id) = case_of(&e.0.request.url) {
-            by_case.entry(id).or_default().push(e);
+    for j in &run.exchanges {
+        if let Some(id) = case_of(&j.ex.request.url) {
+            by_case.entry(id).or_default().push(j);
         }
     }
     // In the order they were sent: the store holds them in the order their records were
     // completed, and a preflight (on a connection of its own) can be recorded after the
     // request that followed it.
     for list in by_case.values_mut() {
-        let before: Vec<u64> = list.iter().map(|(e, _)| e.id).collect();
-        list.sort_by_key(|(e, _)| (e.started, e.id));
-        if list.iter().map(|(e, _)| e.id).ne(before) {
+        let before: Vec<u64> = list.iter().map(|j| j.ex.id).collect();
+        list.sort_by_key(|j| (j.ex.started, j.ex.id));
+        if list.iter().map(|j| j.ex.id).ne(before) {
             tally.reordered += 1;
         }
     }
@@ -1192,7 +1224,8 @@ fn judge(run: &Run, cases: &[Case], tally: &mut Tally) {
     }
 }
 
-/// The ways the engine disagrees with what Chromium did on one case, call by call.
+/// The ways the engine disagrees with what Chromium did on one case, call by call, on
+/// both paths: the live verdicts and the verdicts of the recording read back from HAR.
 fn judge_case(
     page: &serde_json::Value,
     exchanges: &[&Judged],
@@ -1208,9 +1241,9 @@ fn judge_case(
         );
         return problems;
     }
-    for (e, v) in exchanges {
-        if v.is_none() {
-            problems.push(format!("no verdict for exchange {}", e.id));
+    for j in exchanges {
+        if j.live.is_none() || j.har.is_none() {
+            problems.push(format!("no verdict for exchange {}", j.ex.id));
         }
     }
     let calls = split_calls(exchanges);
@@ -1230,39 +1263,69 @@ fn judge_case(
             lines.len()
         ));
     }
-    let mut lines = lines.iter();
     for (i, (call, page_call)) in calls.iter().zip(page_calls).enumerate() {
         tally.calls += 1;
-        let verdicts: Vec<&Arc<Verdict>> = call.iter().filter_map(|(_, v)| v.as_ref()).collect();
-        let blocked = verdicts.iter().find(|v| v.outcome.is_blocked());
-        let undecided = verdicts
-            .iter()
-            .any(|v| matches!(v.outcome, Outcome::Unknown | Outcome::Pending));
-        let engine = match (blocked, undecided) {
-            (Some(_), _) => "blocked",
-            (None, true) => "unknown",
-            (None, false) => "allowed",
-        };
-        let browser = if page_call["ok"] == true {
-            "allowed"
-        } else {
-            "blocked"
-        };
-        if engine != browser {
-            problems.push(format!("call {i}: Chromium: {browser}, engine: {engine}"));
-            continue;
+        // The console line of this call, if it was blocked: lines come in call order.
+        let blocked_before = page_calls[..i].iter().filter(|c| c["ok"] == false).count();
+        let line = (page_call["ok"] == false)
+            .then(|| lines.get(blocked_before))
+            .flatten();
+        let live: Vec<&Verdict> = call.iter().filter_map(|j| j.live.as_deref()).collect();
+        let har: Vec<&Verdict> = call.iter().filter_map(|j| j.har.as_deref()).collect();
+        let (stage, compared) = judge_call(&live, call, page_call, line, &mut problems, i, "");
+        match stage {
+            Some(stage) => *tally.blocked.entry(stage).or_default() += 1,
+            None if page_call["ok"] == true => tally.allowed += 1,
+            None => {}
         }
-        if let Some(b) = blocked {
-            let got = stage_name(b);
-            *tally.blocked.entry(got.clone()).or_default() += 1;
-            let wire = wire_stage(&call.last().unwrap().0);
-            if got != wire {
-                problems.push(format!(
-                    "call {i}: stage: the wire says {wire}, engine: {got}"
-                ));
-            }
-            let Some(line) = lines.next() else { continue };
-            tally.console_compared += 1;
+        tally.console_compared += usize::from(compared && line.is_some());
+        tally.headers_compared += usize::from(compared && page_call["ok"] == true);
+        judge_call(&har, call, page_call, line, &mut problems, i, " (HAR)");
+    }
+    problems
+}
+
+/// Compare one call's verdicts with what the page saw and Chromium logged; push what
+/// disagrees (tagged with `path`). Returns the engine's stage when it agreed the call was
+/// blocked, and whether the outcomes agreed (so the details were compared).
+fn judge_call(
+    verdicts: &[&Verdict],
+    call: &[&Judged],
+    page_call: &serde_json::Value,
+    line: Option<&&String>,
+    problems: &mut Vec<String>,
+    i: usize,
+    path: &str,
+) -> (Option<String>, bool) {
+    let blocked = verdicts.iter().find(|v| v.outcome.is_blocked());
+    let undecided = verdicts
+        .iter()
+        .any(|v| matches!(v.outcome, Outcome::Unknown | Outcome::Pending));
+    let engine = match (blocked, undecided) {
+        (Some(_), _) => "blocked",
+        (None, true) => "unknown",
+        (None, false) => "allowed",
+    };
+    let browser = if page_call["ok"] == true {
+        "allowed"
+    } else {
+        "blocked"
+    };
+    if engine != browser {
+        problems.push(format!(
+            "call {i}: Chromium: {browser}, engine{path}: {engine}"
+        ));
+        return (None, false);
+    }
+    if let Some(b) = blocked {
+        let got = stage_name(b);
+        let wire = wire_stage(&call.last().unwrap().ex);
+        if got != wire {
+            problems.push(format!(
+                "call {i}: stage: the wire says {wire}, engine{path}: {got}"
+            ));
+        }
+        if let Some(line) = line {
             let matched = verdicts.iter().any(|v| {
                 v.chrome_message.as_deref() == Some(line.as_str())
                     || v.chrome_message_alternatives.iter().any(|m| m == *line)
@@ -1273,31 +1336,29 @@ fn judge_case(
                     .filter_map(|v| v.chrome_message.as_deref())
                     .collect();
                 problems.push(format!(
-                    "call {i}: console message\n      Chromium: {line}\n      engine:   {engine_msgs:?}"
-                ));
-            }
-        } else {
-            tally.allowed += 1;
-            let want: Vec<String> = page_call["headers"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_str().unwrap().to_owned())
-                .collect();
-            let last = verdicts
-                .iter()
-                .rev()
-                .find(|v| v.role != Some(Role::Preflight));
-            let got = last.and_then(|v| v.readable_headers.clone());
-            tally.headers_compared += 1;
-            if got.as_ref() != Some(&want) {
-                problems.push(format!(
-                    "call {i}: readable headers\n      Chromium: {want:?}\n      engine:   {got:?}"
+                    "call {i}: console message\n      Chromium: {line}\n      engine{path}: {engine_msgs:?}"
                 ));
             }
         }
+        return (Some(got), true);
     }
-    problems
+    let want: Vec<String> = page_call["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    let last = verdicts
+        .iter()
+        .rev()
+        .find(|v| v.role != Some(Role::Preflight));
+    let got = last.and_then(|v| v.readable_headers.clone());
+    if got.as_ref() != Some(&want) {
+        problems.push(format!(
+            "call {i}: readable headers\n      Chromium: {want:?}\n      engine{path}: {got:?}"
+        ));
+    }
+    (None, true)
 }
 
 fn is_preflight(e: &Exchange) -> bool {
@@ -1315,12 +1376,12 @@ fn hop_of(url: &str) -> Option<usize> {
 fn split_calls<'a>(exchanges: &[&'a Judged]) -> Vec<Vec<&'a Judged>> {
     let mut calls: Vec<Vec<&Judged>> = Vec::new();
     for &e in exchanges {
-        let first_hop = hop_of(&e.0.request.url) == Some(0);
+        let first_hop = hop_of(&e.ex.request.url) == Some(0);
         let after_own_preflight = calls
             .last()
             .and_then(|c| c.last())
-            .is_some_and(|p| is_preflight(&p.0) && hop_of(&p.0.request.url) == Some(0));
-        let starts = first_hop && (is_preflight(&e.0) || !after_own_preflight);
+            .is_some_and(|p| is_preflight(&p.ex) && hop_of(&p.ex.request.url) == Some(0));
+        let starts = first_hop && (is_preflight(&e.ex) || !after_own_preflight);
         match calls.last_mut() {
             Some(call) if !starts => call.push(e),
             _ => calls.push(vec![e]),
@@ -1405,7 +1466,8 @@ impl Report<'_> {
         for l in lines.iter() {
             writeln!(out, "  console: {l}").unwrap();
         }
-        for (e, v) in exchanges.iter() {
+        for j in exchanges.iter() {
+            let e = &j.ex;
             writeln!(out, "  #{} {} {}", e.id, e.request.method, e.request.url).unwrap();
             for hd in e.request.headers.iter() {
                 if interesting_request_header(hd.name) {
@@ -1426,34 +1488,46 @@ impl Report<'_> {
                 }
                 None => writeln!(out, "      (no response: {:?})", e.error).unwrap(),
             }
-            match v {
-                Some(v) => {
-                    writeln!(
-                        out,
-                        "      = {} {} role={:?} paired_with={:?} preflight={:?}",
-                        v.outcome.label(),
-                        stage_name(v),
-                        v.role,
-                        v.paired_with,
-                        v.preflight
-                    )
-                    .unwrap();
-                    if let Some(m) = &v.chrome_message {
-                        writeln!(out, "        chrome: {m}").unwrap();
-                    }
-                    for m in &v.chrome_message_alternatives {
-                        writeln!(out, "        or:     {m}").unwrap();
-                    }
-                    if let Some(r) = &v.readable_headers {
-                        writeln!(out, "        readable: {r:?}").unwrap();
-                    }
-                    writeln!(out, "        {}", v.explanation).unwrap();
-                }
-                None => writeln!(out, "      = no verdict").unwrap(),
+            describe_verdict(&mut out, "=", j.live.as_deref());
+            let same = |a: &Verdict, b: &Verdict| {
+                a.outcome == b.outcome
+                    && a.chrome_message == b.chrome_message
+                    && a.readable_headers == b.readable_headers
+            };
+            match (j.live.as_deref(), j.har.as_deref()) {
+                (Some(a), Some(b)) if same(a, b) => {}
+                (_, har) => describe_verdict(&mut out, "= (HAR)", har),
             }
         }
         out
     }
+}
+
+fn describe_verdict(out: &mut String, tag: &str, v: Option<&Verdict>) {
+    let Some(v) = v else {
+        writeln!(out, "      {tag} no verdict").unwrap();
+        return;
+    };
+    writeln!(
+        out,
+        "      {tag} {} {} role={:?} paired_with={:?} preflight={:?}",
+        v.outcome.label(),
+        stage_name(v),
+        v.role,
+        v.paired_with,
+        v.preflight
+    )
+    .unwrap();
+    if let Some(m) = &v.chrome_message {
+        writeln!(out, "        chrome: {m}").unwrap();
+    }
+    for m in &v.chrome_message_alternatives {
+        writeln!(out, "        or:     {m}").unwrap();
+    }
+    if let Some(r) = &v.readable_headers {
+        writeln!(out, "        readable: {r:?}").unwrap();
+    }
+    writeln!(out, "        {}", v.explanation).unwrap();
 }
 
 fn env_list<T: std::str::FromStr>(name: &str) -> Option<Vec<T>> {
