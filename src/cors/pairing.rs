@@ -987,8 +987,11 @@ impl Session {
         };
         let mut v = self.judge_actual(idx, ex, pre, need.preflight(), creds);
         self.track_echo(idx, ex, &mut v);
-        if pre.is_some() && v.outcome.is_blocked() {
+        if pre.is_some() && v.outcome.is_blocked() && profile != Profile::Chrome {
             // Fetch: a failed CORS-with-preflight fetch clears the cache entries for its URL.
+            // Chromium does not: its cache drops an entry only when a lookup finds it
+            // expired or short of the request (preflight_cache.cc), and the next request
+            // rides the entry of a preflight whose request then failed the CORS check.
             self.cache.remove(&url);
         }
         self.verdicts[idx] = Arc::new(v);
@@ -2032,6 +2035,36 @@ mod tests {
         assert_eq!(v[0].preflight, Some(PreflightUse::NotSeen));
         assert!(v[0].credentials.as_ref().unwrap().is_include());
         assert!(v[0].outcome.is_blocked());
+    }
+
+    /// The preflight passed, the request it allowed failed the CORS check: Chrome keeps
+    /// the cache entry (the next request is sent without a preflight), the spec clears it.
+    #[test]
+    fn a_failed_request_leaves_chromes_preflight_cache_entry() {
+        let pf = [
+            ("Access-Control-Allow-Origin", "*"),
+            ("Access-Control-Allow-Methods", "PUT"),
+        ];
+        let blocked = ex(
+            1,
+            1,
+            "PUT",
+            API,
+            &[("Origin", APP), ("Sec-Fetch-Mode", "cors")],
+            200,
+            &[],
+        );
+        let exs = [
+            preflight(0, 0, "PUT", "", &pf),
+            blocked,
+            actual(2, 2, "PUT", &[]),
+        ];
+        let v = run(Profile::Chrome, &exs);
+        assert!(v[1].outcome.is_blocked());
+        assert_eq!(v[2].preflight, Some(PreflightUse::Cached));
+        assert_eq!(v[2].paired_with, Some(0));
+        let v = run(Profile::Spec, &exs);
+        assert_eq!(v[2].preflight, Some(PreflightUse::NotSeen));
     }
 
     #[test]
