@@ -12,20 +12,24 @@
 //! reach (several or padded ACAO values, unparsable allow lists, preflight redirects,
 //! odd safelisted values, `Vary`, `Set-Cookie`, relative locations, a same-origin start).
 //!
-//! The test servers answer `/case/<id>/<hop>` from the case's definition. The page runs
-//! the cases one after another and posts what each call got (resolved or threw, readable
-//! header names). Chromium's console lines come from its stderr log. Per case:
-//! - outcome: the page's (any call threw = blocked) against the engine's (any exchange of
-//!   the case judged blocked);
-//! - stage: the last request the servers saw for a blocked case (a preflight, a 3xx, or
-//!   the final response) against the stage of the engine's blocked verdict;
-//! - console text: every CORS line Chromium logged against the engine's Chrome message
-//!   (or one of the alternatives it lists when the wire hides the choice);
-//! - readable headers of an allowed case against the engine's `readable_headers`.
+//! The test servers answer `/case/<id>/<hop>` from the case's definition. Chromium runs
+//! with the arguments `corscope browser` gives it (proxy = a real in-process corscope,
+//! whose store the live follower judges) plus console logging to stderr. The page runs the
+//! cases one after another and posts what each call got (resolved or threw, readable
+//! header names). A case's exchanges are split into its calls, and per call:
+//! - outcome: the page's (resolved / threw) against the engine's (any exchange of the
+//!   call judged blocked; unknown or pending counts as a disagreement);
+//! - stage: what the wire shows for a blocked call (its last exchange is a preflight, a
+//!   3xx, or the final response) against the stage of the engine's blocked verdict;
+//! - console text: the CORS line Chromium logged for it against the engine's Chrome
+//!   message (or one of the alternatives it lists when the wire hides the choice);
+//! - readable headers of an allowed call against the engine's `readable_headers`.
 //!
-//! A disagreement prints the case, what the page saw, the console lines, and every
-//! exchange with its verdict. Hunt with more: `CORSCOPE_GEN_SEED=1,2,3`
-//! `CORSCOPE_GEN_CASES=1000`; rerun a few with `CORSCOPE_GEN_ONLY=s1-17,s1-40`.
+//! Every check runs twice: on the live verdicts, and on the verdicts of the recording
+//! exported to HAR and read back (how recordings are judged). A disagreement prints the
+//! case, what the page saw, what the servers saw, the console lines, and every exchange
+//! with its verdicts. Hunt with more: `CORSCOPE_GEN_SEED=1,2,3` `CORSCOPE_GEN_CASES=1000`;
+//! rerun a few with `CORSCOPE_GEN_ONLY=s1-17,s1-40` (with their seed and count).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, HashMap};
