@@ -38,6 +38,9 @@ pub enum FailureKind {
     HeaderDisallowed,
     /// A redirect location carries user name / password.
     RedirectContainsCredentials,
+    /// A `mode: 'same-origin'` request redirected to another origin (the hint is the
+    /// location). Chrome logs nothing for it; the page gets a TypeError.
+    DisallowedByMode,
     /// The preflight passed (as far as the wire shows) but the request never followed.
     ActualNotSent,
 }
@@ -66,6 +69,7 @@ impl FailureKind {
             (MethodDisallowed, _) => "kMethodDisallowedByPreflightResponse",
             (HeaderDisallowed, _) => "kHeaderDisallowedByPreflightResponse",
             (RedirectContainsCredentials, _) => "kRedirectContainsCredentials",
+            (DisallowedByMode, _) => "kDisallowedByMode",
             (ActualNotSent, _) => "none",
         }
     }

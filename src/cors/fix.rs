@@ -66,6 +66,10 @@ pub fn fix(f: &Failure, c: &Context<'_>) -> Option<String> {
             "remove the user name and password from the redirect Location sent by {}",
             c.url
         ),
+        DisallowedByMode => format!(
+            "drop `mode: 'same-origin'` from the fetch of {} (and let {} allow the page's origin with CORS), or redirect within the page's origin",
+            c.url, f.hint
+        ),
         ActualNotSent => return None,
     })
 }
@@ -129,6 +133,10 @@ pub fn explain(f: &Failure, c: &Context<'_>) -> String {
         ),
         RedirectContainsCredentials => format!(
             "The redirect location '{}' contains a user name and password; a fetch follows such a location only from a page-origin URL to another page-origin URL.",
+            f.hint
+        ),
+        DisallowedByMode => format!(
+            "The fetch has mode 'same-origin' and this redirect points to another origin ({}): the browser refuses to follow it and the page gets a TypeError (Chrome logs no CORS message).",
             f.hint
         ),
         ActualNotSent => {

@@ -1157,19 +1157,26 @@ impl Session {
             .unwrap_or_else(|| "null".into())
     }
 
-    /// Fetch §HTTP-redirect fetch: a cors-mode request redirected to a location that
-    /// carries a user name or password and is not same origin with the request's origin
-    /// fails (Chrome `kRedirectContainsCredentials`), a same-origin request included.
+    /// What refuses the redirect of same-origin request `idx` besides CORS:
+    /// - Fetch §HTTP-redirect fetch: a cors-mode request redirected to a location that
+    ///   carries a user name or password and is not same origin with the request's origin
+    ///   (Chrome `kRedirectContainsCredentials`);
+    /// - Fetch §main fetch: a `mode: 'same-origin'` request whose URL is now another origin
+    ///   (Chrome `kDisallowedByMode`, with no console line).
     fn same_origin_redirect_failure(&self, idx: usize, ex: &Exchange) -> Option<Failure> {
         let n = &self.nodes[idx];
-        let cors_mode = ex.request.headers.first("sec-fetch-mode").map(str::trim) == Some("cors");
-        if n.class.kind != Kind::SameOrigin || !cors_mode {
+        if n.class.kind != Kind::SameOrigin {
             return None;
         }
         let loc = location_of(ex)?;
         let cross = url_origin(&loc).as_deref() != Some(self.request_origin(idx).as_str());
-        (has_userinfo(&loc) && cross).then_some(Failure {
-            kind: FailureKind::RedirectContainsCredentials,
+        let kind = match ex.request.headers.first("sec-fetch-mode").map(str::trim) {
+            Some("cors") if cross && has_userinfo(&loc) => FailureKind::RedirectContainsCredentials,
+            Some("same-origin") if cross => FailureKind::DisallowedByMode,
+            _ => return None,
+        };
+        Some(Failure {
+            kind,
             hint: loc,
             preflight: false,
         })
@@ -2415,6 +2422,34 @@ mod tests {
             v[2].chrome_message.as_deref(),
             Some("Access to fetch at 'http://other.test/r3#frag' (redirected from 'http://api.test/r') from origin 'http://app.test' has been blocked by CORS policy: No 'Access-Control-Allow-Origin' header is present on the requested resource.")
         );
+    }
+
+    /// `mode: 'same-origin'`: a redirect to another origin is refused (Chromium: a
+    /// TypeError and no console line); one within the origin is followed.
+    #[test]
+    fn same_origin_mode_refuses_a_cross_origin_redirect() {
+        let page = "http://app.test/start";
+        let req = [
+            ("Sec-Fetch-Mode", "same-origin"),
+            ("Sec-Fetch-Site", "same-origin"),
+        ];
+        let to = |loc| ex(0, 0, "GET", page, &req, 302, &[("Location", loc)]);
+        let v = run(Profile::Chrome, &[to("http://api.test/r")]);
+        assert_eq!(
+            v[0].outcome,
+            Outcome::Blocked {
+                stage: Stage::Redirect
+            }
+        );
+        assert_eq!(v[0].chrome_error, Some("kDisallowedByMode"));
+        assert_eq!(v[0].chrome_message, None);
+        assert!(
+            v[0].explanation.contains("mode 'same-origin'"),
+            "{:#?}",
+            v[0]
+        );
+        let v = run(Profile::Chrome, &[to("/elsewhere")]);
+        assert_eq!(v[0].outcome, Outcome::NotCors);
     }
 
     #[test]

@@ -350,7 +350,8 @@ pub fn chrome_detail(f: &Failure, resource: &str) -> Option<String> {
         // Chromium makes this error without its failed parameter (CheckRedirectLocation,
         // cors.cc), so the console shows an empty location whatever it was.
         RedirectContainsCredentials => "Redirect location '' contains a username and password, which is disallowed for cross-origin requests.".to_owned(),
-        ActualNotSent => return None,
+        // Chromium logs no console line when it refuses such a redirect.
+        ActualNotSent | DisallowedByMode => return None,
     };
     let prefixed = f.preflight
         && matches!(
@@ -440,7 +441,7 @@ pub fn firefox_reason(f: &Failure, url: &str, status: u16) -> Option<FirefoxReas
             "CORSExternalRedirectNotAllowed",
             "CORS request external redirect not allowed".to_owned(),
         ),
-        ActualNotSent => return None,
+        ActualNotSent | DisallowedByMode => return None,
     };
     Some(FirefoxReason {
         code,
