@@ -39,6 +39,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use corscope::browser::{chromium_args, find, BrowserKind, LaunchOptions};
+use corscope::capture::store::Store;
 use corscope::capture::Exchange;
 use corscope::cors::classify::Role;
 use corscope::cors::{self, Outcome, Profile, Verdict};
@@ -941,12 +942,9 @@ async fn bind() -> (TcpListener, String) {
     (l, origin)
 }
 
-async fn run_batch(cases: &[Case], nonce: u64) -> Run {
-    let (page_l, page) = bind().await;
-    let (api_l, api) = bind().await;
-    let (api2_l, api2) = bind().await;
-    let origins = [page, api, api2];
-    let for_page: Vec<serde_json::Value> = cases
+/// The cases as the page runs them: URL of the first hop, fetch options, calls.
+fn page_cases(cases: &[Case], origins: &[String; 3], nonce: u64) -> Vec<serde_json::Value> {
+    cases
         .iter()
         .map(|c| {
             let body = match &c.body {
@@ -972,7 +970,15 @@ async fn run_batch(cases: &[Case], nonce: u64) -> Run {
                 "cache": c.cache,
             })
         })
-        .collect();
+        .collect()
+}
+
+async fn run_batch(cases: &[Case], nonce: u64) -> Run {
+    let (page_l, page) = bind().await;
+    let (api_l, api) = bind().await;
+    let (api2_l, api2) = bind().await;
+    let origins = [page, api, api2];
+    let for_page = page_cases(cases, &origins, nonce);
     let (done, mut done_rx) = tokio::sync::watch::channel(false);
     let state = Arc::new(State {
         cases: cases.iter().map(|c| (c.id.clone(), c.clone())).collect(),
@@ -1001,112 +1007,40 @@ async fn run_batch(cases: &[Case], nonce: u64) -> Run {
         follow_stop.clone(),
     ));
 
-    // Chromium with exactly the arguments `corscope browser` gives it, plus console
-    // logging to stderr (which `corscope browser` discards).
-    let (_, exe) = find(Some(BrowserKind::Chromium)).expect("chromium is installed");
-    let profile = tempfile::tempdir().unwrap();
-    let opts = LaunchOptions {
-        proxy: proxy.addr,
-        ca_der: proxy.ca.cert_der().to_vec(),
-        ca_pem_path: proxy.ca.paths().cert.clone(),
-        headless: true,
-        url: Some(format!("{}/", state.origins[0])),
-    };
-    let mut args = chromium_args(&opts, profile.path()).unwrap();
-    let url = args.pop().unwrap();
-    args.extend(["--enable-logging=stderr".into(), "--v=0".into(), url]);
-    let mut browser = tokio::process::Command::new(exe)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let console: Arc<Mutex<Vec<String>>> = Arc::default();
-    let (sentinel_tx, mut sentinel_rx) = tokio::sync::watch::channel(false);
-    let stderr = browser.stderr.take().unwrap();
-    let lines = console.clone();
-    tokio::spawn(async move {
-        let mut reader = tokio::io::BufReader::new(stderr).lines();
-        while let Ok(Some(line)) = reader.next_line().await {
-            let Some(msg) = console_message(&line) else {
-                continue;
-            };
-            if msg == SENTINEL {
-                sentinel_tx.send_replace(true);
-            } else {
-                lines.lock().unwrap().push(msg);
-            }
-        }
-    });
-
+    let mut browser = Browser::launch(&proxy, &format!("{}/", state.origins[0]));
     let budget = Duration::from_secs(60) + Duration::from_millis(300) * cases.len() as u32;
-    let waited = tokio::time::timeout(budget, done_rx.wait_for(|d| *d)).await;
-    if waited.is_err() {
+    if tokio::time::timeout(budget, done_rx.wait_for(|d| *d))
+        .await
+        .is_err()
+    {
         let results = state.results.lock().unwrap();
-        let missing: Vec<&String> = cases
-            .iter()
-            .map(|c| &c.id)
-            .filter(|id| !results.contains_key(*id))
-            .collect();
+        let missing = cases.iter().find(|c| !results.contains_key(&c.id));
         panic!(
             "the page did not finish within {budget:?} (is chromium installed?); {} of {} \
              cases reported, first missing: {:?}",
             results.len(),
             cases.len(),
-            missing.first()
+            missing.map(|c| &c.id)
         );
     }
-    tokio::time::timeout(Duration::from_secs(10), sentinel_rx.wait_for(|s| *s))
+    tokio::time::timeout(Duration::from_secs(10), browser.sentinel.wait_for(|s| *s))
         .await
         .expect("Chromium's console log (stderr) ends with the page's last line")
         .unwrap();
-    // Every request a server answered is recorded by the proxy once its response went
-    // back: wait for the store to hold them all before judging.
-    let expected = state
+    let answered = state
         .log
         .lock()
         .unwrap()
         .iter()
         .filter(|s| s.case.is_some())
         .count();
-    let store = proxy.store.clone();
-    let recorded = || {
-        store
-            .snapshot()
-            .exchanges
-            .iter()
-            .filter(|e| case_of(&e.request.url).is_some() && e.response.is_some())
-            .count()
-    };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while recorded() < expected {
-        assert!(
-            Instant::now() < deadline,
-            "the proxy recorded {} case exchanges, the servers answered {expected}",
-            recorded()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-
-    // SIGTERM: Chromium closes cleanly (and its profile can be removed).
-    let pid = browser.id().unwrap();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    if tokio::time::timeout(Duration::from_secs(20), browser.wait())
-        .await
-        .is_err()
-    {
-        browser.start_kill().unwrap();
-        browser.wait().await.unwrap();
-    }
+    wait_recorded(&proxy.store, answered).await;
+    let console = browser.close().await;
 
     follow_stop.cancel();
     follower.await.unwrap();
-    let recorded: Vec<Arc<Exchange>> = store
+    let recorded: Vec<Arc<Exchange>> = proxy
+        .store
         .snapshot()
         .exchanges
         .into_iter()
@@ -1122,11 +1056,112 @@ async fn run_batch(cases: &[Case], nonce: u64) -> Run {
         })
         .collect();
     proxy.stop().await;
-    let console = console.lock().unwrap().clone();
     Run {
         state,
         exchanges,
         console,
+    }
+}
+
+/// Every request a server answered is recorded by the proxy once its response went back:
+/// wait until the store holds `answered` case exchanges.
+async fn wait_recorded(store: &Store, answered: usize) {
+    let recorded = || {
+        store
+            .snapshot()
+            .exchanges
+            .iter()
+            .filter(|e| case_of(&e.request.url).is_some() && e.response.is_some())
+            .count()
+    };
+    let mut changes = store.subscribe();
+    let waited = tokio::time::timeout(Duration::from_secs(20), async {
+        while recorded() < answered {
+            changes.changed().await.unwrap();
+        }
+    })
+    .await;
+    assert!(
+        waited.is_ok(),
+        "the proxy recorded {} case exchanges, the servers answered {answered}",
+        recorded()
+    );
+}
+
+/// Headless Chromium with exactly the arguments `corscope browser` gives it, plus console
+/// logging to stderr (which `corscope browser` discards), and what it logged.
+struct Browser {
+    child: tokio::process::Child,
+    _profile: tempfile::TempDir,
+    /// Console messages, but the page's last one.
+    console: Arc<Mutex<Vec<String>>>,
+    /// Set when the page's last console message ([`SENTINEL`]) was read.
+    sentinel: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Browser {
+    fn launch(proxy: &common::TestProxy, page: &str) -> Self {
+        let (_, exe) = find(Some(BrowserKind::Chromium)).expect("chromium is installed");
+        let profile = tempfile::tempdir().unwrap();
+        let opts = LaunchOptions {
+            proxy: proxy.addr,
+            ca_der: proxy.ca.cert_der().to_vec(),
+            ca_pem_path: proxy.ca.paths().cert.clone(),
+            headless: true,
+            url: Some(page.to_owned()),
+        };
+        let mut args = chromium_args(&opts, profile.path()).unwrap();
+        let url = args.pop().unwrap();
+        args.extend(["--enable-logging=stderr".into(), "--v=0".into(), url]);
+        let mut child = tokio::process::Command::new(exe)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let console: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (sentinel_tx, sentinel) = tokio::sync::watch::channel(false);
+        let stderr = child.stderr.take().unwrap();
+        let lines = console.clone();
+        tokio::spawn(async move {
+            let mut reader = tokio::io::BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                match console_message(&line) {
+                    Some(msg) if msg == SENTINEL => {
+                        sentinel_tx.send_replace(true);
+                    }
+                    Some(msg) => lines.lock().unwrap().push(msg),
+                    None => {}
+                }
+            }
+        });
+        Self {
+            child,
+            _profile: profile,
+            console,
+            sentinel,
+        }
+    }
+
+    /// Close Chromium (SIGTERM: it exits cleanly and its profile can be removed); returns
+    /// its console messages.
+    async fn close(mut self) -> Vec<String> {
+        let pid = self.child.id().unwrap();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        if tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .is_err()
+        {
+            self.child.start_kill().unwrap();
+            self.child.wait().await.unwrap();
+        }
+        let lines = self.console.lock().unwrap().clone();
+        lines
     }
 }
 
