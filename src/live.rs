@@ -79,10 +79,8 @@ struct Inner {
     kept: ById,
     /// The last [`SHARED_VERDICTS`] distinct verdicts kept, newest first.
     shared: VecDeque<Arc<Verdict>>,
-    /// The exchanges judged so far among those held: verdicts come for the store's dense
-    /// ids in order (later ones only change earlier verdicts), and exchanges the follower
-    /// skipped were evicted, so are dropped in the same step.
-    judged: std::ops::Range<ExchangeId>,
+    /// The exchanges judged so far among those held.
+    judged: Judged,
     /// Where standalone verdicts are recomputed from (set by [`follow`]).
     store: Option<Arc<Store>>,
     changes: VecDeque<ExchangeId>,
@@ -103,11 +101,7 @@ struct Inner {
 impl Inner {
     /// Record `v` as the verdict of exchange `id` (`v` may be another exchange's).
     fn insert(&mut self, id: ExchangeId, v: Arc<Verdict>) {
-        self.judged = if self.judged.is_empty() {
-            id..id + 1
-        } else {
-            self.judged.start.min(id)..self.judged.end.max(id + 1)
-        };
+        self.judged.add(id);
         match Verdicts::kept(v) {
             Some(v) => {
                 let v = self.share(v);
@@ -136,7 +130,7 @@ impl Inner {
 
     /// Number of exchanges judged and held.
     fn held(&self) -> usize {
-        usize::try_from(self.judged.end.saturating_sub(self.judged.start)).unwrap_or(usize::MAX)
+        self.judged.len()
     }
 
     /// Keep `v`, the verdict of evicted exchange `id`, if it is blocked.
@@ -159,8 +153,50 @@ impl Inner {
         for (id, v) in self.kept.take_below(first) {
             self.keep_evicted(id, &v);
         }
-        self.judged = self.judged.start.max(first)..self.judged.end.max(first);
+        self.judged.drop_below(first);
         self.held_from = first;
+    }
+}
+
+/// Which exchange ids have a verdict: a range of the store's dense ids, less the few inside
+/// it still held back by the follower ([`REORDER`]: an exchange that started earlier can
+/// be judged before one the store recorded first). Ids the follower skipped were evicted
+/// and are dropped with them.
+#[derive(Debug, Default)]
+struct Judged {
+    range: std::ops::Range<ExchangeId>,
+    waiting: std::collections::BTreeSet<ExchangeId>,
+}
+
+impl Judged {
+    fn add(&mut self, id: ExchangeId) {
+        if self.range.is_empty() {
+            self.range = id..id + 1;
+        } else if id >= self.range.end {
+            // Those between were read but are not judged yet.
+            self.waiting.extend(self.range.end..id);
+            self.range.end = id + 1;
+        } else if id < self.range.start {
+            self.range.start = id;
+        } else {
+            self.waiting.remove(&id);
+        }
+    }
+
+    fn contains(&self, id: ExchangeId) -> bool {
+        self.range.contains(&id) && !self.waiting.contains(&id)
+    }
+
+    fn len(&self) -> usize {
+        let range = self.range.end.saturating_sub(self.range.start);
+        usize::try_from(range)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(self.waiting.len())
+    }
+
+    fn drop_below(&mut self, first: ExchangeId) {
+        self.range = self.range.start.max(first)..self.range.end.max(first);
+        self.waiting = self.waiting.split_off(&first);
     }
 }
 
@@ -282,7 +318,7 @@ impl Verdicts {
     pub fn get(&self, id: ExchangeId) -> Option<Arc<Verdict>> {
         let store = {
             let inner = self.lock();
-            if !inner.judged.contains(&id) {
+            if !inner.judged.contains(id) {
                 return None;
             }
             match inner.kept.get(id) {
@@ -346,7 +382,7 @@ impl Verdicts {
             let mut inner = self.lock();
             inner.kept.clear();
             inner.shared.clear();
-            inner.judged = 0..0;
+            inner.judged = Judged::default();
             inner.evicted_blocked.clear();
             inner.blocked_not_kept = 0;
             inner.generation += 1;
@@ -415,7 +451,7 @@ impl Verdicts {
             inner.blocked_not_kept = 0;
             inner.kept.clear();
             inner.shared.clear();
-            inner.judged = 0..0;
+            inner.judged = Judged::default();
             for Shared { id, verdict } in verdicts {
                 inner.insert(id, verdict);
             }
@@ -461,8 +497,9 @@ pub async fn follow(store: Arc<Store>, verdicts: Arc<Verdicts>, shutdown: Cancel
             p = profile_rx.changed() => {
                 if p.is_ok() {
                     let profile = *profile_rx.borrow_and_update();
-                    session = rebuild(&store, &verdicts, profile);
-                    // The rebuilt session judged every exchange the store holds.
+                    // The rebuilt session judged every exchange the store holds, those
+                    // held back and those not read yet: reading goes on after them.
+                    (session, cursor) = rebuild(&store, &verdicts, profile, cursor);
                     held.exchanges.clear();
                 }
             }
@@ -549,9 +586,16 @@ fn feed(
     }
 }
 
-/// A new session over everything the store holds, judged as `profile`.
-fn rebuild(store: &Store, verdicts: &Verdicts, profile: Profile) -> cors::Session {
+/// A new session over everything the store holds, judged as `profile`, and the cursor
+/// after the last of them (`cursor` if it holds none).
+fn rebuild(
+    store: &Store,
+    verdicts: &Verdicts,
+    profile: Profile,
+    cursor: u64,
+) -> (cors::Session, u64) {
     let mut held: Vec<Arc<Exchange>> = store.snapshot().exchanges;
+    let next = held.last().map_or(cursor, |e| cursor.max(e.id + 1));
     // In the order they started, as the session takes them (see [`REORDER`]).
     held.sort_by_key(|e| (e.started, e.id));
     let mut cfg = verdicts.engine_config();
@@ -566,7 +610,7 @@ fn rebuild(store: &Store, verdicts: &Verdicts, profile: Profile) -> cors::Sessio
     }
     all.extend(session.tick_shared(now_ms()));
     verdicts.replace_all(all);
-    session
+    (session, next)
 }
 
 #[cfg(test)]
@@ -708,6 +752,56 @@ mod tests {
             id,
             verdict: Arc::new(v),
         }
+    }
+
+    /// The follower judges by start time, so an id can get its verdict after a later one:
+    /// until then it has none (not a verdict judged alone), and it counts once it does.
+    #[test]
+    fn an_exchange_held_back_has_no_verdict_until_judged() {
+        let (store, verdicts) = capped_table(10);
+        let plain = ex("GET", &[("Origin", "http://app.test")], &[], 200);
+        let ids: Vec<ExchangeId> = (0..4).map(|_| store.push(plain.clone())).collect();
+        verdicts.record(vec![judged(&store, &verdicts, ids[0])], store.first_id());
+        verdicts.record(vec![judged(&store, &verdicts, ids[2])], store.first_id());
+        assert!(verdicts.get(ids[0]).is_some() && verdicts.get(ids[2]).is_some());
+        assert!(verdicts.get(ids[1]).is_none(), "held back, not judged yet");
+        assert!(verdicts.get(ids[3]).is_none());
+        assert_eq!(verdicts.held(), 2);
+        verdicts.record(vec![judged(&store, &verdicts, ids[1])], store.first_id());
+        assert!(verdicts.get(ids[1]).is_some());
+        assert_eq!(verdicts.held(), 3);
+        // Eviction takes whatever still waited below the store's first id with it.
+        verdicts.record(vec![judged(&store, &verdicts, ids[3])], ids[2]);
+        assert_eq!(verdicts.held(), 2);
+        assert!(verdicts.get(ids[1]).is_none() && verdicts.get(ids[2]).is_some());
+    }
+
+    /// A profile switch judges everything the store holds, including exchanges the
+    /// follower had not read yet; reading then goes on after them, so none is pushed into
+    /// the new session twice.
+    #[test]
+    fn a_rebuilt_session_is_not_fed_what_it_already_judged() {
+        let (store, verdicts) = capped_table(100);
+        let origin = ("Origin", "http://app.test");
+        let mut session = cors::Session::new(verdicts.engine_config());
+        let mut held = Held::default();
+        let first = store.push(ex("GET", &[origin], &[], 200));
+        let cursor = feed(&store, &verdicts, &mut session, 1, &mut held, i64::MAX);
+        assert_eq!(cursor, first + 1);
+        // Two more arrive before the switch is handled.
+        store.push(ex("GET", &[origin], &[], 200));
+        let last = store.push(ex("PUT", &[origin], &[], 200));
+        let (mut session, cursor) = rebuild(&store, &verdicts, Profile::Firefox, cursor);
+        assert_eq!(cursor, last + 1);
+        assert_eq!(session.len(), 3);
+        feed(&store, &verdicts, &mut session, cursor, &mut held, i64::MAX);
+        assert_eq!(session.len(), 3, "an exchange was pushed twice");
+        // An empty store leaves the cursor where it was.
+        store.clear();
+        assert_eq!(
+            rebuild(&store, &verdicts, Profile::Chrome, cursor).1,
+            cursor
+        );
     }
 
     /// Repeats of a blocked request keep one verdict between them, and each is still
