@@ -549,11 +549,13 @@ impl Session {
     }
 
     /// Forget every exchange with an id below `id` (the store evicted them), so a long
-    /// live session holds no more than the store does. Push order must be id order, as it
-    /// is when following the store. Whatever was still waiting among them is settled
-    /// first: the returned verdicts are their final ones. Later exchanges can no longer
-    /// pair with the forgotten ones (a cached preflight that was forgotten reads as "not
-    /// seen", as one cached before the capture does).
+    /// live session holds no more than the store does. Exchanges are forgotten in push
+    /// order up to the first with an id at or past `id`: the follower pushes by start time,
+    /// nearly id order, so one pushed early only keeps a few others a while longer.
+    /// Whatever was still waiting among them is settled first: the returned verdicts are
+    /// their final ones. Later exchanges can no longer pair with the forgotten ones (a
+    /// cached preflight that was forgotten reads as "not seen", as one cached before the
+    /// capture does).
     pub fn forget_before(&mut self, id: ExchangeId) -> Vec<Arc<Verdict>> {
         own(self.forget_before_shared(id))
     }
