@@ -55,6 +55,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 mod common;
+#[path = "common/rng.rs"]
+mod rng;
+use rng::Rng;
 
 /// The suite's default seed and number of cases: about 200 fetches, well under a minute.
 const DEFAULT_SEED: u64 = 1;
@@ -71,47 +74,11 @@ const SENTINEL: &str = "corscope-generated-cases-done";
 // ---------------------------------------------------------------------------------------
 // Randomness: splitmix64, seeded per case so a case can be rerun alone.
 
-struct Rng(u64);
-
-impl Rng {
-    fn for_case(seed: u64, index: usize) -> Self {
-        let mut r = Rng(seed.wrapping_mul(0xA076_1D64_78BD_642F) ^ index as u64);
-        r.next();
-        r
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// True with probability `pct` percent.
-    fn chance(&mut self, pct: u64) -> bool {
-        self.next() % 100 < pct
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-
-    fn weighted<'a, T>(&mut self, items: &'a [(u32, T)]) -> &'a T {
-        let total: u32 = items.iter().map(|(w, _)| w).sum();
-        let mut roll = (self.next() % u64::from(total)) as u32;
-        for (w, item) in items {
-            if roll < *w {
-                return item;
-            }
-            roll -= w;
-        }
-        unreachable!()
-    }
+/// The generator for case `index` of `seed`.
+fn rng_for_case(seed: u64, index: usize) -> Rng {
+    let mut r = Rng(seed.wrapping_mul(0xA076_1D64_78BD_642F) ^ index as u64);
+    r.next();
+    r
 }
 
 // ---------------------------------------------------------------------------------------
@@ -205,7 +172,7 @@ fn normalized(method: &str) -> String {
 
 fn generate(seed: u64, n: usize) -> Vec<Case> {
     (0..n)
-        .map(|i| gen_case(&mut Rng::for_case(seed, i), format!("s{seed}-{i}")))
+        .map(|i| gen_case(&mut rng_for_case(seed, i), format!("s{seed}-{i}")))
         .collect()
 }
 
