@@ -860,12 +860,25 @@ mod tests {
         assert!(ids[1..].iter().all(|&id| verdicts.get(id).is_some()));
     }
 
-    #[tokio::test]
-    async fn verdicts_follow_the_store_and_settle_at_shutdown() {
-        let store = Arc::new(Store::default());
-        let verdicts = Arc::new(Verdicts::new(Profile::Chrome));
+    /// `store` with the follower judging it (Chrome profile), the token that stops it, and
+    /// its task.
+    fn following(
+        store: Store,
+    ) -> (
+        Arc<Store>,
+        Arc<Verdicts>,
+        CancellationToken,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let (store, verdicts) = (Arc::new(store), Arc::new(Verdicts::new(Profile::Chrome)));
         let stop = CancellationToken::new();
         let task = tokio::spawn(follow(store.clone(), verdicts.clone(), stop.clone()));
+        (store, verdicts, stop, task)
+    }
+
+    #[tokio::test]
+    async fn verdicts_follow_the_store_and_settle_at_shutdown() {
+        let (store, verdicts, stop, task) = following(Store::default());
         let mut rx = verdicts.subscribe();
         let origin = ("Origin", "http://app.test");
         let blocked = store.push(ex("GET", &[origin], &[], 200));
@@ -903,10 +916,7 @@ mod tests {
     /// started, the two pair, as in a HAR.
     #[tokio::test]
     async fn exchanges_are_judged_in_the_order_they_started() {
-        let store = Arc::new(Store::default());
-        let verdicts = Arc::new(Verdicts::new(Profile::Chrome));
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(follow(store.clone(), verdicts.clone(), stop.clone()));
+        let (store, verdicts, stop, task) = following(Store::default());
         let mut rx = verdicts.subscribe();
         let origin = ("Origin", "http://app.test");
         let sent = chrono::Utc::now();
@@ -945,10 +955,7 @@ mod tests {
 
     #[tokio::test]
     async fn switching_profile_recomputes_every_verdict() {
-        let store = Arc::new(Store::default());
-        let verdicts = Arc::new(Verdicts::new(Profile::Chrome));
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(follow(store.clone(), verdicts.clone(), stop.clone()));
+        let (store, verdicts, stop, task) = following(Store::default());
         let origin = ("Origin", "http://app.test");
         // ACAH `*` covering Authorization: allowed in Chrome, blocked by the spec.
         store.push(ex(
@@ -992,13 +999,10 @@ mod tests {
     async fn verdicts_hold_no_more_than_the_store_and_keep_evicted_blocks() {
         use crate::capture::store::StoreLimits;
         let cap = 50;
-        let store = Arc::new(Store::new(StoreLimits {
+        let (store, verdicts, stop, task) = following(Store::new(StoreLimits {
             max_exchanges: cap,
             ..StoreLimits::default()
         }));
-        let verdicts = Arc::new(Verdicts::new(Profile::Chrome));
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(follow(store.clone(), verdicts.clone(), stop.clone()));
         let origin = ("Origin", "http://app.test");
         let mut rx = verdicts.subscribe();
         let n = 1_000u64;
