@@ -930,16 +930,12 @@ impl Session {
                 // one was sent were given up by their fetches (which would have sent their
                 // requests by then): no later request is theirs.
                 let sent = nodes[p].started;
-                let given_up: Vec<usize> = list
-                    .iter()
-                    .copied()
-                    .filter(|&x| {
-                        x < p
-                            && fits(&&x)
-                            && nodes[x].pf.as_ref().is_some_and(|pf| pf.ended <= sent)
-                    })
-                    .collect();
-                list.retain(|&x| x != p && !given_up.contains(&x));
+                let given_up = |x: usize| {
+                    x < p
+                        && fits(&&x)
+                        && nodes[x].pf.as_ref().is_some_and(|pf| pf.ended <= sent)
+                };
+                list.retain(|&x| x != p && !given_up(x));
             }
         }
         let mut cached = None;
