@@ -4,8 +4,11 @@
 //! message must equal it; for allowed cases the readable response headers must match.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use corscope::cors::{self, Outcome, Profile, Verdict};
+#[path = "common/fetch.rs"]
+mod fetch;
+use corscope::cors::{self, Profile, Verdict};
 use corscope::har::import::import_slice;
+use fetch::fetch_outcome;
 use serde::Deserialize;
 use std::path::PathBuf;
 
@@ -58,15 +61,7 @@ fn judge(case: &Expected, verdicts: &[Option<&Verdict>]) -> Result<Agreement, St
                 .ok_or(format!("entry {i} missing"))
         })
         .collect::<Result<_, _>>()?;
-    let blocked = vs.iter().find(|v| v.outcome.is_blocked());
-    let unknown = vs
-        .iter()
-        .any(|v| matches!(v.outcome, Outcome::Unknown | Outcome::Pending));
-    let got_outcome = match (blocked, unknown) {
-        (Some(_), _) => "blocked",
-        (None, true) => "unknown",
-        (None, false) => "allowed",
-    };
+    let (got_outcome, blocked) = fetch_outcome(&vs);
     let got_stage = blocked
         .and_then(|v| v.outcome.stage())
         .map_or("none".to_owned(), |s| format!("{s:?}").to_ascii_lowercase());
@@ -82,7 +77,7 @@ fn judge(case: &Expected, verdicts: &[Option<&Verdict>]) -> Result<Agreement, St
             case.outcome,
             case.stage,
             blocked
-                .or(vs.last())
+                .or(vs.last().copied())
                 .map_or(String::new(), |v| v.explanation.clone())
         ));
     }

@@ -32,6 +32,9 @@
 //! rerun a few with `CORSCOPE_GEN_ONLY=s1-17,s1-40` (with their seed and count).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "common/fetch.rs"]
+mod fetch;
+use fetch::fetch_outcome;
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -42,9 +45,9 @@ use corscope::browser::{chromium_args, find, BrowserKind, LaunchOptions};
 use corscope::capture::store::Store;
 use corscope::capture::Exchange;
 use corscope::cors::classify::Role;
-use corscope::cors::{self, Outcome, Profile, Verdict};
+use corscope::cors::{self, Profile, Verdict};
 use corscope::har::{self, export::ExportOptions};
-use corscope::live::{self, Verdicts};
+use corscope::live::Verdicts;
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -52,7 +55,6 @@ use serde::Serialize;
 use serde_json::json;
 use tokio::io::AsyncBufReadExt;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 mod common;
 #[path = "common/rng.rs"]
@@ -967,13 +969,8 @@ async fn run_batch(cases: &[Case], nonce: u64) -> Run {
     }
 
     let proxy = common::start_proxy(None, |_| {}).await;
-    let verdicts = Arc::new(Verdicts::new(Profile::Chrome));
-    let follow_stop = CancellationToken::new();
-    let follower = tokio::spawn(live::follow(
-        proxy.store.clone(),
-        verdicts.clone(),
-        follow_stop.clone(),
-    ));
+    let follower = common::follow(proxy.store.clone());
+    let verdicts = follower.verdicts.clone();
 
     let mut browser = Browser::launch(&proxy, &format!("{}/", state.origins[0]));
     let budget = Duration::from_secs(60) + Duration::from_millis(300) * cases.len() as u32;
@@ -1005,8 +1002,7 @@ async fn run_batch(cases: &[Case], nonce: u64) -> Run {
     wait_recorded(&proxy.store, answered).await;
     let console = browser.close().await;
 
-    follow_stop.cancel();
-    follower.await.unwrap();
+    follower.finish().await;
     let recorded: Vec<Arc<Exchange>> = proxy
         .store
         .snapshot()
@@ -1339,15 +1335,7 @@ fn judge_call(
     i: usize,
     path: &str,
 ) -> (Option<String>, bool) {
-    let blocked = verdicts.iter().find(|v| v.outcome.is_blocked());
-    let undecided = verdicts
-        .iter()
-        .any(|v| matches!(v.outcome, Outcome::Unknown | Outcome::Pending));
-    let engine = match (blocked, undecided) {
-        (Some(_), _) => "blocked",
-        (None, true) => "unknown",
-        (None, false) => "allowed",
-    };
+    let (engine, blocked) = fetch_outcome(verdicts);
     let browser = if page_call["ok"] == true {
         "allowed"
     } else {

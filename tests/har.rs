@@ -15,11 +15,10 @@ use corscope::capture::exchange::Exchange;
 use corscope::cors::{self, Profile, Verdict};
 use corscope::har::export::{self, ExportOptions, REDACTED};
 use corscope::har::import::import_slice;
-use corscope::live::{self, Verdicts};
+use corscope::live::Verdicts;
 use http::Request;
 use http_body_util::Full;
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
 
 const APP: &str = "http://app.test";
 
@@ -63,13 +62,8 @@ async fn record_session() -> Session {
     let test_ca = TestCa::new();
     let h2_upstream = start_upstream(Some(test_ca.server_config(&[b"h2"]))).await;
     let proxy = start_proxy(Some(&test_ca), |_| {}).await;
-    let verdicts = Arc::new(Verdicts::new(Profile::Chrome));
-    let stop = CancellationToken::new();
-    let follower = tokio::spawn(live::follow(
-        proxy.store.clone(),
-        verdicts.clone(),
-        stop.clone(),
-    ));
+    let follower = common::follow(proxy.store.clone());
+    let verdicts = follower.verdicts.clone();
     let p = proxy.addr;
     let empty = || Full::new(Bytes::new());
 
@@ -169,8 +163,7 @@ async fn record_session() -> Session {
     body_bytes(h2_request(tls, req).await).await;
 
     let exchanges = proxy.exchanges(10).await;
-    stop.cancel();
-    follower.await.unwrap();
+    follower.finish().await;
     for ex in &exchanges {
         assert!(verdicts.get(ex.id).is_some(), "no verdict for {}", ex.id);
     }

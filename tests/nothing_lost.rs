@@ -13,13 +13,12 @@ use bytes::Bytes;
 use common::*;
 use corscope::capture::store::{Store, StoreLimits, MAX_EXCHANGES};
 use corscope::cors::Profile;
-use corscope::live::{self, Verdicts};
+use corscope::live::Verdicts;
 use corscope::tui::action::Action;
 use corscope::tui::app::{App, StatusInfo};
 use corscope::tui::feed::Feed;
 use http::Request;
 use http_body_util::{BodyExt, Full};
-use tokio_util::sync::CancellationToken;
 
 /// Client connections sending at once (keep-alive, one request at a time each).
 const CONNECTIONS: usize = 8;
@@ -83,9 +82,8 @@ async fn a_hundred_thousand_exchanges_are_all_stored_or_counted_as_evicted() {
     let upstream = start_upstream(None).await;
     let store = Arc::new(Store::default());
     let proxy = start_proxy_with_store(None, store.clone(), |_| {}).await;
-    let verdicts = Arc::new(Verdicts::new(Profile::Chrome));
-    let stop = CancellationToken::new();
-    let follower = tokio::spawn(live::follow(store.clone(), verdicts.clone(), stop.clone()));
+    let follower = common::follow(store.clone());
+    let verdicts = follower.verdicts.clone();
     let mut app = App::new(Profile::Chrome, StatusInfo::default());
     let mut feed = Feed::default();
     app.update(Action::Pause);
@@ -140,8 +138,7 @@ async fn a_hundred_thousand_exchanges_are_all_stored_or_counted_as_evicted() {
     assert_eq!(app.rows().len(), stats.exchanges);
     assert_eq!(app.status.unseen, 0);
 
-    stop.cancel();
-    follower.await.unwrap();
+    follower.finish().await;
     proxy.stop().await;
 }
 
@@ -158,9 +155,8 @@ async fn past_a_small_cap_real_traffic_is_counted_and_blocked_verdicts_survive()
         ..StoreLimits::default()
     }));
     let proxy = start_proxy_with_store(None, store.clone(), |_| {}).await;
-    let verdicts = Arc::new(Verdicts::new(Profile::Chrome));
-    let stop = CancellationToken::new();
-    let follower = tokio::spawn(live::follow(store.clone(), verdicts.clone(), stop.clone()));
+    let follower = common::follow(store.clone());
+    let verdicts = follower.verdicts.clone();
     let mut app = App::new(Profile::Chrome, StatusInfo::default());
     let mut feed = Feed::default();
 
@@ -226,7 +222,6 @@ async fn past_a_small_cap_real_traffic_is_counted_and_blocked_verdicts_survive()
     let blocked = verdicts.blocked();
     assert_eq!(blocked.len(), SENT / 100, "{} blocked", blocked.len());
     assert!(blocked.iter().all(|v| v.url.contains("/closed")));
-    stop.cancel();
-    follower.await.unwrap();
+    follower.finish().await;
     proxy.stop().await;
 }

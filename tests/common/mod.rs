@@ -648,3 +648,35 @@ async fn cors_route(
     set("content-encoding", gzip.then(|| "gzip".to_owned()));
     Ok(resp)
 }
+
+/// The live follower judging `store` (Chrome profile) into [`Following::verdicts`].
+pub struct Following {
+    pub verdicts: Arc<corscope::live::Verdicts>,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+pub fn follow(store: Arc<Store>) -> Following {
+    let verdicts = Arc::new(corscope::live::Verdicts::new(
+        corscope::cors::Profile::Chrome,
+    ));
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(corscope::live::follow(
+        store,
+        verdicts.clone(),
+        stop.clone(),
+    ));
+    Following {
+        verdicts,
+        stop,
+        task,
+    }
+}
+
+impl Following {
+    /// Stop the follower: what still waited is settled, so every verdict is final.
+    pub async fn finish(self) {
+        self.stop.cancel();
+        self.task.await.unwrap();
+    }
+}
