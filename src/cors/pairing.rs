@@ -931,9 +931,7 @@ impl Session {
                 // requests by then): no later request is theirs.
                 let sent = nodes[p].started;
                 let given_up = |x: usize| {
-                    x < p
-                        && fits(&&x)
-                        && nodes[x].pf.as_ref().is_some_and(|pf| pf.ended <= sent)
+                    x < p && fits(&&x) && nodes[x].pf.as_ref().is_some_and(|pf| pf.ended <= sent)
                 };
                 list.retain(|&x| x != p && !given_up(x));
             }
