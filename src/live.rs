@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -519,34 +520,51 @@ fn duration_ms(d: Duration) -> i64 {
 /// from a clock ahead of this one) is held no longer than one read just now.
 #[derive(Default)]
 struct Held {
-    exchanges: VecDeque<(Arc<Exchange>, i64)>,
+    exchanges: VecDeque<HeldExchange>,
+}
+
+/// One held exchange, with its place in the order kept beside it: finding where a new
+/// one goes reads only the queue, not thousands of exchanges behind their pointers.
+struct HeldExchange {
+    key: (DateTime<Utc>, ExchangeId),
+    read_ms: i64,
+    ex: Arc<Exchange>,
 }
 
 impl Held {
     /// Add `ex`, read at `now_ms`, in its place by start time (it is nearly always last).
     fn add(&mut self, ex: Arc<Exchange>, now_ms: i64) {
-        let key = |e: &Exchange| (e.started, e.id);
-        let at = self.exchanges.partition_point(|(e, _)| key(e) <= key(&ex));
-        self.exchanges.insert(at, (ex, now_ms));
+        let key = (ex.started, ex.id);
+        let at = match self.exchanges.back() {
+            Some(last) if last.key > key => self.exchanges.partition_point(|h| h.key <= key),
+            _ => self.exchanges.len(),
+        };
+        let held = HeldExchange {
+            key,
+            read_ms: now_ms,
+            ex,
+        };
+        self.exchanges.insert(at, held);
     }
 
     /// The first held exchange, when it started (or was read, if earlier) no later than
     /// `due`, or when the store evicted it (`first` is the oldest id it holds): judged now,
     /// an evicted exchange's verdict is still kept if it is blocked.
     fn pop_due(&mut self, due: i64, first: ExchangeId) -> Option<Arc<Exchange>> {
-        let (ex, read) = self.exchanges.front()?;
-        if ex.started_ms().min(*read) <= due || ex.id < first {
-            return self.exchanges.pop_front().map(|(ex, _)| ex);
+        let held = self.exchanges.front()?;
+        if held.ex.started_ms().min(held.read_ms) <= due || held.key.1 < first {
+            return self.exchanges.pop_front().map(|h| h.ex);
         }
         None
     }
 
     /// How long until the first held exchange is due, if any is held.
     fn next_due(&self, reorder: Duration, now_ms: i64) -> Option<Duration> {
-        let (ex, read) = self.exchanges.front()?;
-        let due = ex
+        let held = self.exchanges.front()?;
+        let due = held
+            .ex
             .started_ms()
-            .min(*read)
+            .min(held.read_ms)
             .saturating_add(duration_ms(reorder));
         let wait = u64::try_from(due.saturating_sub(now_ms)).unwrap_or(0);
         Some(Duration::from_millis(wait))
