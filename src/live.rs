@@ -523,26 +523,44 @@ struct Held {
     exchanges: VecDeque<HeldExchange>,
 }
 
-/// One held exchange, with its place in the order kept beside it: finding where a new
-/// one goes reads only the queue, not thousands of exchanges behind their pointers.
+/// One held exchange, with when it started kept beside it: finding where a new one goes
+/// reads the queue, not thousands of exchanges behind their pointers (only a tie reads
+/// the two exchanges' ids).
 struct HeldExchange {
-    key: (DateTime<Utc>, ExchangeId),
+    started_ns: i64,
     read_ms: i64,
     ex: Arc<Exchange>,
+}
+
+impl HeldExchange {
+    /// True when this one goes before `other`: by start time, then by id.
+    fn before(&self, other: &HeldExchange) -> bool {
+        (self.started_ns, self.ex.id) <= (other.started_ns, other.ex.id)
+    }
+}
+
+/// Nanoseconds since the Unix epoch, clamped to what an `i64` holds (years 1677-2262).
+fn nanos(t: DateTime<Utc>) -> i64 {
+    t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
 }
 
 impl Held {
     /// Add `ex`, read at `now_ms`, in its place by start time (it is nearly always last).
     fn add(&mut self, ex: Arc<Exchange>, now_ms: i64) {
-        let key = (ex.started, ex.id);
-        let at = match self.exchanges.back() {
-            Some(last) if last.key > key => self.exchanges.partition_point(|h| h.key <= key),
-            _ => self.exchanges.len(),
-        };
         let held = HeldExchange {
-            key,
+            started_ns: nanos(ex.started),
             read_ms: now_ms,
             ex,
+        };
+        let at = match self.exchanges.back() {
+            Some(last) if !last.before(&held) => {
+                self.exchanges.partition_point(|h| h.before(&held))
+            }
+            _ => self.exchanges.len(),
         };
         self.exchanges.insert(at, held);
     }
@@ -552,7 +570,7 @@ impl Held {
     /// an evicted exchange's verdict is still kept if it is blocked.
     fn pop_due(&mut self, due: i64, first: ExchangeId) -> Option<Arc<Exchange>> {
         let held = self.exchanges.front()?;
-        if held.ex.started_ms().min(held.read_ms) <= due || held.key.1 < first {
+        if held.ex.started_ms().min(held.read_ms) <= due || held.ex.id < first {
             return self.exchanges.pop_front().map(|h| h.ex);
         }
         None
