@@ -535,7 +535,8 @@ struct HeldExchange {
 impl HeldExchange {
     /// True when this one goes before `other`: by start time, then by id.
     fn before(&self, other: &HeldExchange) -> bool {
-        (self.started_ns, self.ex.id) <= (other.started_ns, other.ex.id)
+        self.started_ns < other.started_ns
+            || (self.started_ns == other.started_ns && self.ex.id <= other.ex.id)
     }
 }
 
