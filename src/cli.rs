@@ -84,11 +84,14 @@ pub struct BrowserArgs {
     pub executable: Option<PathBuf>,
 }
 
+/// Where the proxy listens unless `--listen` says otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
 /// Options shared by every mode that runs the proxy.
 #[derive(Debug, Clone, Args)]
 pub struct ProxyArgs {
     /// Address to listen on. Non-loopback addresses need --allow-remote.
-    #[arg(long, default_value = "127.0.0.1:8080", global = true)]
+    #[arg(long, default_value = DEFAULT_LISTEN, global = true)]
     pub listen: SocketAddr,
 
     /// Allow listening on a non-loopback address (an open intercepting proxy is a

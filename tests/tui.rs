@@ -84,8 +84,7 @@ fn app_with_rows() -> App {
         StatusInfo {
             listen: "127.0.0.1:8080".into(),
             ca_hint: "CA: corscope ca path".into(),
-            evicted: 0,
-            unseen: 0,
+            ..StatusInfo::default()
         },
     );
     app.upsert_rows(sample_rows());

@@ -186,7 +186,33 @@ fn empty_screen_says_how_to_start() {
     let mut app = app_for(&[]);
     let screen = render(&mut app, &[], 100, 20);
     assert!(screen.contains("Waiting for traffic"), "{screen}");
+    assert!(
+        screen.contains("  curl -x http://127.0.0.1:8080 URL"),
+        "{screen}"
+    );
     snapshot("empty", &screen);
+
+    // The commands the proxy gave are shown as they are.
+    let mut app = App::new(
+        Profile::Chrome,
+        StatusInfo {
+            listen: "127.0.0.1:9999".into(),
+            try_commands: vec![
+                "corscope browser --listen 127.0.0.1:9999 [URL]".into(),
+                "curl -x http://127.0.0.1:9999 --cacert /ca.pem URL".into(),
+            ],
+            ..StatusInfo::default()
+        },
+    );
+    let screen = render(&mut app, &[], 100, 20);
+    assert!(
+        screen.contains("│  corscope browser --listen 127.0.0.1:9999 [URL]"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("│  curl -x http://127.0.0.1:9999 --cacert /ca.pem URL"),
+        "{screen}"
+    );
 }
 
 #[test]

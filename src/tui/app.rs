@@ -107,6 +107,8 @@ pub enum Effect {
 pub struct StatusInfo {
     pub listen: String,
     pub ca_hint: String,
+    /// Commands that send traffic through the proxy, shown while the list is empty.
+    pub try_commands: Vec<String>,
     /// Exchanges evicted by the store's cap (still counted, bodies or rows gone).
     pub evicted: u64,
     /// Exchanges captured but not in the list yet (the list is paused).

@@ -28,6 +28,24 @@ use crate::tls::ca::CertificateAuthority;
 /// Shortest time between two frames (about 30 frames a second at most).
 pub const FRAME: Duration = Duration::from_millis(33);
 
+/// Commands that send traffic through this proxy, for the empty list: `corscope browser`
+/// with the options it needs to find this proxy and its CA, and curl.
+fn try_commands(args: &ProxyArgs, listen: &str, ca: &str) -> Vec<String> {
+    let mut browser = String::from("corscope browser");
+    if listen != crate::cli::DEFAULT_LISTEN {
+        browser.push_str(&format!(" --listen {listen}"));
+    }
+    if let Some(dir) = &args.data_dir {
+        if crate::config::default_data_dir().ok().as_ref() != Some(dir) {
+            browser.push_str(&format!(" --data-dir {}", dir.display()));
+        }
+    }
+    vec![
+        format!("{browser} [URL]    # a browser profile that uses this proxy and trusts its CA"),
+        format!("curl -x http://{listen} --cacert {ca} URL"),
+    ]
+}
+
 /// `corscope` with no subcommand: proxy + live verdicts + UI.
 pub fn run(args: &ProxyArgs) -> anyhow::Result<i32> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
@@ -51,8 +69,10 @@ pub fn run(args: &ProxyArgs) -> anyhow::Result<i32> {
         let verdicts = Arc::new(Verdicts::new(args.profile));
         let ca_path = ca.paths().cert.clone();
         let proxy = Proxy::bind(config, ca, store.clone()).await?;
+        let listen = proxy.local_addr().to_string();
         let status = StatusInfo {
-            listen: proxy.local_addr().to_string(),
+            try_commands: try_commands(args, &listen, &ca_path.display().to_string()),
+            listen,
             ca_hint: format!("CA {}", ca_path.display()),
             ..StatusInfo::default()
         };
@@ -248,5 +268,50 @@ impl Ui {
             v.as_deref(),
             paired.as_deref().map(|p| (p, paired_v.as_deref())),
         ))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::try_commands;
+    use crate::cli::Cli;
+
+    fn args(argv: &[&str]) -> crate::cli::ProxyArgs {
+        let argv = std::iter::once("corscope").chain(argv.iter().copied());
+        Cli::try_parse_from(argv).unwrap().proxy
+    }
+
+    /// `corscope browser` is given what it needs to find this proxy and its CA, and only
+    /// that; curl is told the CA to trust.
+    #[test]
+    fn empty_list_commands_reach_this_proxy() {
+        // As if neither --data-dir nor CORSCOPE_DATA_DIR was given.
+        let mut plain = args(&[]);
+        plain.data_dir = None;
+        let default = try_commands(&plain, "127.0.0.1:8080", "/ca.pem");
+        assert!(
+            default[0].starts_with("corscope browser [URL]"),
+            "{default:?}"
+        );
+        assert_eq!(
+            default[1],
+            "curl -x http://127.0.0.1:8080 --cacert /ca.pem URL"
+        );
+
+        let other = args(&["--listen", "127.0.0.1:9999", "--data-dir", "/elsewhere"]);
+        let other = try_commands(&other, "127.0.0.1:9999", "/elsewhere/ca/corscope-ca.pem");
+        assert!(
+            other[0].starts_with(
+                "corscope browser --listen 127.0.0.1:9999 --data-dir /elsewhere [URL]"
+            ),
+            "{other:?}"
+        );
+        assert_eq!(
+            other[1],
+            "curl -x http://127.0.0.1:9999 --cacert /elsewhere/ca/corscope-ca.pem URL"
+        );
     }
 }

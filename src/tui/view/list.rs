@@ -36,22 +36,32 @@ pub fn draw(frame: &mut Frame, area: Rect, app: &App) {
         })
         .collect();
     let body = if lines.is_empty() {
-        vec![Line::styled(empty_hint(app), theme::dim())]
+        empty_hint(app)
+            .into_iter()
+            .map(|l| Line::styled(l, theme::dim()))
+            .collect()
     } else {
         lines
     };
     frame.render_widget(Paragraph::new(body).block(block), area);
 }
 
-fn empty_hint(app: &App) -> String {
-    if app.rows().is_empty() {
-        format!(
-            "Waiting for traffic. Point a browser or curl at http://{} (curl -x http://{} …).",
-            app.status.listen, app.status.listen
-        )
-    } else {
-        "No exchange matches the current view (/ filter, b blocked only, a non-CORS).".to_owned()
+/// What an empty list says: how to send traffic through the proxy, or why nothing shows.
+fn empty_hint(app: &App) -> Vec<String> {
+    if !app.rows().is_empty() {
+        return vec![
+            "No exchange matches the current view (/ filter, b blocked only, a non-CORS).".into(),
+        ];
     }
+    let listen = &app.status.listen;
+    let mut hint = vec![format!(
+        "Waiting for traffic. Send it through the proxy at http://{listen}, e.g."
+    )];
+    match app.status.try_commands.as_slice() {
+        [] => hint.push(format!("  curl -x http://{listen} URL")),
+        commands => hint.extend(commands.iter().map(|c| format!("  {c}"))),
+    }
+    hint
 }
 
 /// `12:03:04 ✗ PUT     +pf 403 localhost:5173 → api.example.com/items  reason`
