@@ -813,6 +813,28 @@ mod tests {
         assert!(verdicts.get(ids[1]).is_none() && verdicts.get(ids[2]).is_some());
     }
 
+    /// The held queue gives exchanges back by start time, then id, however their records
+    /// arrived: in order, before the last one, and tied with another's start.
+    #[test]
+    fn held_exchanges_come_out_by_start_then_id() {
+        let t0 = chrono::Utc::now();
+        let at = |id: u64, ms: i64| {
+            let mut e = ex("GET", &[], &[], 200);
+            e.id = id;
+            e.started = t0 + chrono::Duration::milliseconds(ms);
+            Arc::new(e)
+        };
+        let mut held = Held::default();
+        // (id, start ms) in the order the store completed them.
+        for (id, ms) in [(1, 0), (3, 20), (2, 10), (5, 10), (4, 10), (6, 30), (7, 5)] {
+            held.add(at(id, ms), 0);
+        }
+        let order: Vec<u64> = std::iter::from_fn(|| held.pop_due(i64::MAX, 0))
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(order, [1, 7, 2, 4, 5, 3, 6]);
+    }
+
     /// A profile switch judges everything the store holds, including exchanges the
     /// follower had not read yet; reading then goes on after them, so none is pushed into
     /// the new session twice.
