@@ -19,6 +19,16 @@ fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
+/// `s` as one shell word: as it is when nothing in it is special to a shell, else quoted.
+pub(crate) fn sh_word(s: &str) -> std::borrow::Cow<'_, str> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-:@%+=,".contains(c);
+    if !s.is_empty() && s.chars().all(plain) {
+        s.into()
+    } else {
+        sh_quote(s).into()
+    }
+}
+
 /// `curl -X METHOD 'url' -H '…' --data-binary '…'`. Bodies that are not UTF-8 or were cut
 /// by the capture limit are left out and said so in a trailing comment.
 pub fn to_curl(ex: &Exchange) -> String {

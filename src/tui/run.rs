@@ -37,12 +37,13 @@ fn try_commands(args: &ProxyArgs, listen: &str, ca: &str) -> Vec<String> {
     }
     if let Some(dir) = &args.data_dir {
         if crate::config::default_data_dir().ok().as_ref() != Some(dir) {
-            browser.push_str(&format!(" --data-dir {}", dir.display()));
+            let dir = dir.display().to_string();
+            browser.push_str(&format!(" --data-dir {}", curl::sh_word(&dir)));
         }
     }
     vec![
         format!("{browser} [URL]    # a browser profile that uses this proxy and trusts its CA"),
-        format!("curl -x http://{listen} --cacert {ca} URL"),
+        format!("curl -x http://{listen} --cacert {} URL", curl::sh_word(ca)),
     ]
 }
 
@@ -312,6 +313,15 @@ mod tests {
         assert_eq!(
             other[1],
             "curl -x http://127.0.0.1:9999 --cacert /elsewhere/ca/corscope-ca.pem URL"
+        );
+
+        // A path a shell would split is quoted.
+        let spaced = args(&["--data-dir", "/my data"]);
+        let spaced = try_commands(&spaced, "127.0.0.1:8080", "/my data/ca/corscope-ca.pem");
+        assert!(spaced[0].contains(" --data-dir '/my data' "), "{spaced:?}");
+        assert_eq!(
+            spaced[1],
+            "curl -x http://127.0.0.1:8080 --cacert '/my data/ca/corscope-ca.pem' URL"
         );
     }
 }
