@@ -62,6 +62,7 @@ async fn run_async(
     let verdicts = Arc::new(Verdicts::new(profile));
     let ca_der = ca.cert_der().to_vec();
     let ca_pem = ca.paths().cert.clone();
+    let data_dir = config.data_dir.clone();
     let proxy = Proxy::bind(config, ca, store.clone()).await?;
     let proxy_addr = proxy.local_addr();
     let shutdown = CancellationToken::new();
@@ -110,7 +111,8 @@ async fn run_async(
         let status = StatusInfo {
             listen: proxy_addr.to_string(),
             ca_hint: format!(
-                "demo page {page}/ (open it with `corscope browser --listen {proxy_addr} {page}/`)"
+                "demo page {page}/ (open it with `{} {page}/`)",
+                crate::tui::run::browser_command(&proxy_addr.to_string(), &data_dir)
             ),
             ..StatusInfo::default()
         };

@@ -3,6 +3,7 @@
 //! The proxy never waits on the UI: the UI reads the store and the verdicts when it draws.
 
 use std::io::{IsTerminal as _, Write as _};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,22 +29,33 @@ use crate::tls::ca::CertificateAuthority;
 /// Shortest time between two frames (about 30 frames a second at most).
 pub const FRAME: Duration = Duration::from_millis(33);
 
-/// Commands that send traffic through this proxy, for the empty list: `corscope browser`
-/// with the options it needs to find this proxy and its CA, and curl.
-fn try_commands(args: &ProxyArgs, listen: &str, ca: &str) -> Vec<String> {
-    let mut browser = String::from("corscope browser");
+/// `corscope browser` with what it needs to find a proxy on `listen` whose CA is in
+/// `data_dir`: each option only when it differs from the default.
+pub(crate) fn browser_command(listen: &str, data_dir: &Path) -> String {
+    let mut command = String::from("corscope browser");
     if listen != crate::cli::DEFAULT_LISTEN {
-        browser.push_str(&format!(" --listen {listen}"));
+        command.push_str(&format!(" --listen {listen}"));
     }
-    if let Some(dir) = &args.data_dir {
-        if crate::config::default_data_dir().ok().as_ref() != Some(dir) {
-            let dir = dir.display().to_string();
-            browser.push_str(&format!(" --data-dir {}", curl::sh_word(&dir)));
-        }
+    if crate::config::default_data_dir().ok().as_deref() != Some(data_dir) {
+        let dir = data_dir.display().to_string();
+        command.push_str(&format!(" --data-dir {}", curl::sh_word(&dir)));
     }
+    command
+}
+
+/// Commands that send traffic through this proxy, for the empty list: `corscope browser`
+/// and curl told the CA to trust.
+fn try_commands(listen: &str, data_dir: &Path, ca: &Path) -> Vec<String> {
+    let ca = ca.display().to_string();
     vec![
-        format!("{browser} [URL]    # a browser profile that uses this proxy and trusts its CA"),
-        format!("curl -x http://{listen} --cacert {} URL", curl::sh_word(ca)),
+        format!(
+            "{} [URL]    # a browser profile that uses this proxy and trusts its CA",
+            browser_command(listen, data_dir)
+        ),
+        format!(
+            "curl -x http://{listen} --cacert {} URL",
+            curl::sh_word(&ca)
+        ),
     ]
 }
 
@@ -56,6 +68,7 @@ pub fn run(args: &ProxyArgs) -> anyhow::Result<i32> {
         );
     }
     let config = ProxyConfig::from_args(args)?;
+    let data_dir = config.data_dir.clone();
     let log = config.data_dir.join("corscope.log");
     crate::logging::init_file(&log)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -72,7 +85,7 @@ pub fn run(args: &ProxyArgs) -> anyhow::Result<i32> {
         let proxy = Proxy::bind(config, ca, store.clone()).await?;
         let listen = proxy.local_addr().to_string();
         let status = StatusInfo {
-            try_commands: try_commands(args, &listen, &ca_path.display().to_string()),
+            try_commands: try_commands(&listen, &data_dir, &ca_path),
             listen,
             ca_hint: format!("CA {}", ca_path.display()),
             ..StatusInfo::default()
@@ -275,24 +288,17 @@ impl Ui {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use clap::Parser as _;
+    use std::path::Path;
 
     use super::try_commands;
-    use crate::cli::Cli;
-
-    fn args(argv: &[&str]) -> crate::cli::ProxyArgs {
-        let argv = std::iter::once("corscope").chain(argv.iter().copied());
-        Cli::try_parse_from(argv).unwrap().proxy
-    }
 
     /// `corscope browser` is given what it needs to find this proxy and its CA, and only
     /// that; curl is told the CA to trust.
     #[test]
     fn empty_list_commands_reach_this_proxy() {
-        // As if neither --data-dir nor CORSCOPE_DATA_DIR was given.
-        let mut plain = args(&[]);
-        plain.data_dir = None;
-        let default = try_commands(&plain, "127.0.0.1:8080", "/ca.pem");
+        // Neither --data-dir nor CORSCOPE_DATA_DIR: the platform's directory.
+        let data = crate::config::default_data_dir().unwrap();
+        let default = try_commands("127.0.0.1:8080", &data, Path::new("/ca.pem"));
         assert!(
             default[0].starts_with("corscope browser [URL]"),
             "{default:?}"
@@ -302,8 +308,11 @@ mod tests {
             "curl -x http://127.0.0.1:8080 --cacert /ca.pem URL"
         );
 
-        let other = args(&["--listen", "127.0.0.1:9999", "--data-dir", "/elsewhere"]);
-        let other = try_commands(&other, "127.0.0.1:9999", "/elsewhere/ca/corscope-ca.pem");
+        let other = try_commands(
+            "127.0.0.1:9999",
+            Path::new("/elsewhere"),
+            Path::new("/elsewhere/ca/corscope-ca.pem"),
+        );
         assert!(
             other[0].starts_with(
                 "corscope browser --listen 127.0.0.1:9999 --data-dir /elsewhere [URL]"
@@ -316,8 +325,11 @@ mod tests {
         );
 
         // A path a shell would split is quoted.
-        let spaced = args(&["--data-dir", "/my data"]);
-        let spaced = try_commands(&spaced, "127.0.0.1:8080", "/my data/ca/corscope-ca.pem");
+        let spaced = try_commands(
+            "127.0.0.1:8080",
+            Path::new("/my data"),
+            Path::new("/my data/ca/corscope-ca.pem"),
+        );
         assert!(spaced[0].contains(" --data-dir '/my data' "), "{spaced:?}");
         assert_eq!(
             spaced[1],
