@@ -142,7 +142,8 @@ pub struct ProxyArgs {
     )]
     pub proxy_auth: Option<String>,
 
-    /// Extra CA certificate (PEM) to trust for upstream TLS, e.g. a local dev API's CA.
+    /// Extra CA certificate (PEM) to trust for upstream TLS, e.g. a local dev API's CA
+    /// (besides the webpki roots and the system's CA store).
     #[arg(long, value_name = "FILE", global = true)]
     pub upstream_ca: Vec<PathBuf>,
 

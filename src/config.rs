@@ -164,6 +164,7 @@ impl ProxyConfig {
                 extra_ca_files: args.upstream_ca.clone(),
                 extra_ca_certs: Vec::new(),
                 insecure: args.insecure_upstream,
+                system_roots: true,
             },
             connect_timeout: positive(args.connect_timeout),
             response_timeout: positive(args.response_timeout),

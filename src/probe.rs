@@ -535,6 +535,7 @@ pub fn run(proxy_args: &ProxyArgs, args: &ProbeArgs) -> anyhow::Result<i32> {
         extra_ca_files: proxy_args.upstream_ca.clone(),
         extra_ca_certs: Vec::new(),
         insecure: args.insecure || proxy_args.insecure_upstream,
+        system_roots: true,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

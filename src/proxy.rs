@@ -103,7 +103,7 @@ use crate::capture::store::Store;
 use crate::config::ProxyConfig;
 use crate::tls::ca::CertificateAuthority;
 use crate::tls::leaf::LeafCache;
-use crate::tls::upstream::{client_config, UpstreamTlsError};
+use crate::tls::upstream::{client_config_with, trusted_roots, UpstreamTlsError};
 use recorder::{ClientBody, RecordingBody};
 use upstream::UpstreamConnector;
 
@@ -295,8 +295,9 @@ impl Proxy {
             addr: config.listen,
             source,
         })?;
-        let h1_tls = client_config(&config.upstream_trust, &[b"http/1.1"])?;
-        let h2_tls = client_config(&config.upstream_trust, &[b"h2", b"http/1.1"])?;
+        let roots = trusted_roots(&config.upstream_trust)?;
+        let h1_tls = client_config_with(&roots, &[b"http/1.1"])?;
+        let h2_tls = client_config_with(&roots, &[b"h2", b"http/1.1"])?;
         let shared = Shared {
             local_addr,
             connector: UpstreamConnector::new(h1_tls.clone(), config.connect_timeout),

@@ -323,11 +323,7 @@ async fn the_ca_key_and_certificate_never_reach_the_har_or_the_log() {
     let log_path = data_dir.join("corscope.log");
     let har_path = dir.path().join("session.har");
     let upstream_ca = dir.path().join("upstream-ca.pem");
-    let upstream_pem = format!(
-        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-        base64::engine::general_purpose::STANDARD.encode(&ca.cert)
-    );
-    std::fs::write(&upstream_ca, upstream_pem).unwrap();
+    std::fs::write(&upstream_ca, ca.cert_pem()).unwrap();
     let log = std::fs::File::create(&log_path).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_corscope"))
         .args([

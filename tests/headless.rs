@@ -32,7 +32,27 @@ fn spawn_headless_with(
     SocketAddr,
     std::thread::JoinHandle<String>,
 ) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_corscope"))
+    spawn_headless_env(data_dir, extra, &[])
+}
+
+/// [`spawn_headless_with`], with environment variables set (`None`: removed).
+fn spawn_headless_env(
+    data_dir: &std::path::Path,
+    extra: &[&str],
+    env: &[(&str, Option<&std::path::Path>)],
+) -> (
+    std::process::Child,
+    SocketAddr,
+    std::thread::JoinHandle<String>,
+) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_corscope"));
+    for (name, value) in env {
+        match value {
+            Some(v) => command.env(name, v),
+            None => command.env_remove(name),
+        };
+    }
+    let mut child = command
         .arg("headless")
         .args(extra)
         .args(["--listen", "127.0.0.1:0", "--data-dir"])
@@ -538,4 +558,57 @@ async fn sigterm_in_the_middle_of_load_loses_no_completed_exchange() {
         entries.len()
     );
     assert!(completed.len() >= 1_500);
+}
+
+#[tokio::test]
+async fn a_ca_in_the_system_store_is_trusted_for_upstreams() {
+    // A company or dev CA installed in the operating system's store is trusted without
+    // --upstream-ca, as curl and the browser trust it. SSL_CERT_FILE names the store here
+    // (as it can on any Unix); a store without the upstream's CA gets 502 unknown issuer.
+    let ca = TestCa::new();
+    let upstream = start_upstream(Some(ca.server_config(&[b"http/1.1"]))).await;
+    let target = upstream.addr.to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let installed = dir.path().join("installed.pem");
+    std::fs::write(&installed, ca.cert_pem()).unwrap();
+    // Another CA by another name (a TestCa has the same name and would fail differently).
+    let other_ca =
+        corscope::tls::ca::CertificateAuthority::load_or_create(&dir.path().join("other"));
+    let other = other_ca.unwrap().paths().cert.clone();
+    for (i, (store, want)) in [(&installed, 200u16), (&other, 502)]
+        .into_iter()
+        .enumerate()
+    {
+        let data_dir = dir.path().join(format!("data{i}"));
+        let corscope_ca =
+            corscope::tls::ca::CertificateAuthority::load_or_create(&data_dir).unwrap();
+        let env = [
+            ("SSL_CERT_FILE", Some(store.as_path())),
+            ("SSL_CERT_DIR", None),
+        ];
+        let (mut child, addr, stderr) = spawn_headless_env(&data_dir, &[], &env);
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(corscope_ca.cert_der().clone()).unwrap();
+        let tunnel = connect_tunnel(addr, &target).await;
+        let tls = tls_over(tunnel, roots, &[b"http/1.1"]).await.unwrap();
+        let mut send = h1_over(tls).await;
+        let req = Request::get("/echo")
+            .header("host", &target)
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let resp = send.send_request(req).await.unwrap();
+        let status = resp.status().as_u16();
+        let body = body_bytes(resp).await;
+        assert_eq!(status, want, "{}", String::from_utf8_lossy(&body));
+        if want == 502 {
+            assert!(
+                String::from_utf8_lossy(&body).contains("unknown issuer"),
+                "{}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!stderr.join().unwrap().contains("WARN"));
+    }
 }

@@ -1,5 +1,7 @@
-//! The rustls client configuration corscope uses to reach upstream servers: webpki roots
-//! plus any `--upstream-ca`, or no verification at all with `--insecure-upstream`.
+//! The rustls client configuration corscope uses to reach upstream servers: the webpki
+//! roots, the operating system's certificate store (as curl and the browser use it, so a
+//! company or dev CA installed there is trusted), and any `--upstream-ca`; or no
+//! verification at all with `--insecure-upstream`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,6 +32,10 @@ pub struct UpstreamTrust {
     pub extra_ca_certs: Vec<CertificateDer<'static>>,
     /// Skip verification entirely.
     pub insecure: bool,
+    /// Also trust the operating system's certificate store (on Unix the bundle
+    /// `openssl-probe` finds, or `SSL_CERT_FILE` / `SSL_CERT_DIR` when set). The command
+    /// line always sets it; tests leave it off so that only the CAs they name count.
+    pub system_roots: bool,
 }
 
 /// A client config offering `alpn` (preferred first) and verifying as `trust` says.
@@ -37,18 +43,37 @@ pub fn client_config(
     trust: &UpstreamTrust,
     alpn: &[&[u8]],
 ) -> Result<Arc<ClientConfig>, UpstreamTlsError> {
+    client_config_with(&trusted_roots(trust)?, alpn)
+}
+
+/// The CAs upstream certificates are checked against, `None` for no checks at all. Read
+/// once and shared by the client configs built from it ([`client_config_with`]): the
+/// system store is a file of a few hundred certificates.
+pub fn trusted_roots(
+    trust: &UpstreamTrust,
+) -> Result<Option<Arc<RootCertStore>>, UpstreamTlsError> {
+    match trust.insecure {
+        true => Ok(None),
+        false => Ok(Some(Arc::new(root_store(trust)?))),
+    }
+}
+
+/// A client config offering `alpn` (preferred first) and verifying against `roots`.
+pub fn client_config_with(
+    roots: &Option<Arc<RootCertStore>>,
+    alpn: &[&[u8]],
+) -> Result<Arc<ClientConfig>, UpstreamTlsError> {
     let provider = super::provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?;
-    let mut config = if trust.insecure {
-        builder
+    let mut config = match roots {
+        Some(roots) => builder
+            .with_root_certificates(roots.clone())
+            .with_no_client_auth(),
+        None => builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
-            .with_no_client_auth()
-    } else {
-        builder
-            .with_root_certificates(root_store(trust)?)
-            .with_no_client_auth()
+            .with_no_client_auth(),
     };
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
@@ -58,6 +83,9 @@ fn root_store(trust: &UpstreamTrust) -> Result<RootCertStore, UpstreamTlsError> 
     let mut roots = RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
+    if trust.system_roots {
+        add_system_roots(&mut roots);
+    }
     for path in &trust.extra_ca_files {
         for cert in read_pem_certs(path)? {
             roots.add(cert)?;
@@ -67,6 +95,21 @@ fn root_store(trust: &UpstreamTrust) -> Result<RootCertStore, UpstreamTlsError> 
         roots.add(cert.clone())?;
     }
     Ok(roots)
+}
+
+/// The operating system's trusted CAs, added to `roots`. A store that cannot be read, or
+/// certificates in it that cannot be parsed, are logged and skipped: the webpki roots and
+/// `--upstream-ca` still apply.
+fn add_system_roots(roots: &mut RootCertStore) {
+    let found = rustls_native_certs::load_native_certs();
+    for error in &found.errors {
+        tracing::warn!("reading the system's CA certificates: {error}");
+    }
+    let (added, ignored) = roots.add_parsable_certificates(found.certs);
+    if ignored > 0 {
+        tracing::warn!("{ignored} of the system's CA certificates could not be used");
+    }
+    tracing::debug!("trusting {added} CA certificates from the system store");
 }
 
 /// Every certificate in a PEM file.
