@@ -63,6 +63,8 @@ async fn run_async(
     let ca_der = ca.cert_der().to_vec();
     let ca_pem = ca.paths().cert.clone();
     let data_dir = config.data_dir.clone();
+    let replayer =
+        crate::replay::Replayer::new(store.clone(), verdicts.clone(), &config.upstream_trust)?;
     let proxy = Proxy::bind(config, ca, store.clone()).await?;
     let proxy_addr = proxy.local_addr();
     let shutdown = CancellationToken::new();
@@ -116,7 +118,7 @@ async fn run_async(
             ),
             ..StatusInfo::default()
         };
-        crate::tui::run::run_ui(store, verdicts, status).await
+        crate::tui::run::run_ui(store, verdicts, status, Some(Arc::new(replayer))).await
     };
     if let Some(mut b) = browser {
         let _ = b.child.kill().await;

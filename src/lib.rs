@@ -31,6 +31,7 @@ pub mod live;
 pub mod logging;
 pub mod probe;
 pub mod proxy;
+pub mod replay;
 pub mod tls;
 pub mod tui;
 

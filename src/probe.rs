@@ -347,7 +347,7 @@ impl Report {
 }
 
 /// One fresh HTTP/1.1 connection per request, as a browser's first contact would be.
-struct Client {
+pub(crate) struct Client {
     host: String,
     port: u16,
     tls: Option<Arc<rustls::ClientConfig>>,
@@ -358,15 +358,22 @@ impl Client {
         let tls = (plan.url.scheme() == "https")
             .then(|| client_config(trust, &[b"http/1.1"]))
             .transpose()?;
-        Ok(Self {
-            host: plan.url.host_str().unwrap_or("").to_owned(),
-            port: plan.url.port_or_known_default().unwrap_or(80),
-            tls,
-        })
+        Ok(Self::to(&plan.url, tls))
     }
 
-    /// Send `ex.request`, filling in the response, timings and server address.
-    async fn send(&self, ex: &mut Exchange) -> Result<(), ProbeError> {
+    /// A client for `url`'s host and port; `tls` (an HTTP/1.1 client config) is used
+    /// when the scheme is `https`.
+    pub(crate) fn to(url: &url::Url, tls: Option<Arc<rustls::ClientConfig>>) -> Self {
+        Self {
+            host: url.host_str().unwrap_or("").to_owned(),
+            port: url.port_or_known_default().unwrap_or(80),
+            tls: tls.filter(|_| url.scheme() == "https"),
+        }
+    }
+
+    /// Send `ex.request` (its headers as they are, `Host` among them), filling in the
+    /// response, timings and server address.
+    pub(crate) async fn send(&self, ex: &mut Exchange) -> Result<(), ProbeError> {
         ex.started = chrono::Utc::now();
         match tokio::time::timeout(REQUEST_TIMEOUT, self.exchange(ex)).await {
             Ok(r) => r,

@@ -230,6 +230,10 @@ fn pause_clear_quit_and_export_go_through_effects() {
         app.update(Action::SwitchProfile),
         Some(Effect::SetProfile(Profile::Firefox))
     );
+    // `y` and `r` act on the selected exchange.
+    let selected = app.selected_id().unwrap();
+    assert_eq!(app.on_key(key('y')), Some(Effect::CopyCurl(selected)));
+    assert_eq!(app.on_key(key('r')), Some(Effect::Resend(selected)));
 }
 
 #[test]

@@ -109,6 +109,19 @@ fn demo_in_a_real_terminal() {
         sc.contains("needed") && sc.contains("granted")
     });
 
+    // Resend the selected blocked request to the demo's server: the flash names the new
+    // exchanges, and they join the list (still blocked: the server did not change).
+    s.keys(&["r"]);
+    let screen = s.wait_for("the resend", |sc| sc.contains("resent #"));
+    let line = screen.lines().find(|l| l.contains("resent #")).unwrap();
+    let added = line.matches('#').count() - 1;
+    assert!((1..=2).contains(&added), "{line}");
+    let total = total + added;
+    // (Rows are listed once judged: the list's title counts them.)
+    s.wait_for("the resent exchanges in the list", |sc| {
+        sc.contains(&format!("{total} exchanges")) && sc.contains(&format!("/{total} ·"))
+    });
+
     // Export a HAR into the working directory, then quit without being asked.
     s.keys(&["e"]);
     s.wait_for("the export prompt", |sc| sc.contains("Export HAR to:"));

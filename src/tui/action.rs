@@ -44,6 +44,8 @@ pub enum Action {
     SwitchProfile,
     /// Copy the selected exchange as a curl command.
     CopyCurl,
+    /// Resend the selected request to its server (its preflight first).
+    Resend,
     /// Show or hide the key help.
     Help,
     /// Quit (asks when exchanges are unsaved).

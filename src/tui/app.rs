@@ -98,6 +98,8 @@ pub enum Effect {
     SetProfile(Profile),
     /// Copy the exchange with this id as curl.
     CopyCurl(u64),
+    /// Resend the exchange with this id to its server.
+    Resend(u64),
     /// Capture display was resumed: take a fresh snapshot now.
     Resume,
 }
@@ -526,6 +528,7 @@ impl App {
                 return Some(Effect::SetProfile(self.profile));
             }
             Action::CopyCurl => return self.selected_id().map(Effect::CopyCurl),
+            Action::Resend => return self.selected_id().map(Effect::Resend),
             Action::Help => self.mode = Mode::Help,
             Action::Quit => {
                 if self.unsaved && !self.rows.is_empty() {

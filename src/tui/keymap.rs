@@ -85,6 +85,7 @@ pub const BINDINGS: &[Binding] = &[
     Binding { keys: &[ch('c')], label: "c", action: Action::Clear, help: "clear captured exchanges (asks)", section: Section::Session },
     Binding { keys: &[ch('e')], label: "e", action: Action::Export, help: "export the session as HAR (asks for a path)", section: Section::Session },
     Binding { keys: &[ch('y')], label: "y", action: Action::CopyCurl, help: "copy the selected exchange as curl", section: Section::Session },
+    Binding { keys: &[ch('r')], label: "r", action: Action::Resend, help: "resend the selected request (its preflight first)", section: Section::Session },
     Binding { keys: &[ch('?')], label: "?", action: Action::Help, help: "this help", section: Section::Session },
     Binding { keys: &[ch('q'), ctrl('c')], label: "q", action: Action::Quit, help: "quit (asks if unsaved)", section: Section::Session },
 ];

@@ -24,6 +24,7 @@ use crate::cli::ProxyArgs;
 use crate::config::ProxyConfig;
 use crate::live::{self, Verdicts};
 use crate::proxy::Proxy;
+use crate::replay::Replayer;
 use crate::tls::ca::CertificateAuthority;
 
 /// Shortest time between two frames (about 30 frames a second at most).
@@ -82,6 +83,7 @@ pub fn run(args: &ProxyArgs) -> anyhow::Result<i32> {
         let store = Arc::new(Store::default());
         let verdicts = Arc::new(Verdicts::new(args.profile));
         let ca_path = ca.paths().cert.clone();
+        let replayer = Replayer::new(store.clone(), verdicts.clone(), &config.upstream_trust)?;
         let proxy = Proxy::bind(config, ca, store.clone()).await?;
         let listen = proxy.local_addr().to_string();
         let status = StatusInfo {
@@ -97,7 +99,7 @@ pub fn run(args: &ProxyArgs) -> anyhow::Result<i32> {
             verdicts.clone(),
             shutdown.clone(),
         ));
-        let result = run_ui(store, verdicts, status).await;
+        let result = run_ui(store, verdicts, status, Some(Arc::new(replayer))).await;
         shutdown.cancel();
         let _ = proxy_task.await;
         let _ = follower.await;
@@ -106,12 +108,16 @@ pub fn run(args: &ProxyArgs) -> anyhow::Result<i32> {
 }
 
 /// Own the terminal and run the UI over `store` and `verdicts` until the user quits.
+///
+/// `replayer` resends requests for the `r` key (`None`: the key says it is not available).
 pub async fn run_ui(
     store: Arc<Store>,
     verdicts: Arc<Verdicts>,
     status: StatusInfo,
+    replayer: Option<Arc<Replayer>>,
 ) -> anyhow::Result<()> {
     let mut guard = TerminalGuard::enter().context("setting up the terminal")?;
+    let (done_tx, done_rx) = tokio::sync::mpsc::unbounded_channel();
     let mut ui = Ui {
         app: App::new(verdicts.profile(), status),
         store,
@@ -119,6 +125,9 @@ pub async fn run_ui(
         feed: Feed::default(),
         detail: None,
         detail_stale: true,
+        replayer,
+        done_tx,
+        done_rx,
     };
     let result = ui.event_loop(&mut guard.terminal).await;
     drop(guard);
@@ -132,6 +141,10 @@ struct Ui {
     feed: Feed,
     detail: Option<Detail>,
     detail_stale: bool,
+    replayer: Option<Arc<Replayer>>,
+    /// Background work (resends) reports here with a line for the status bar.
+    done_tx: tokio::sync::mpsc::UnboundedSender<String>,
+    done_rx: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
 
 impl Ui {
@@ -157,6 +170,10 @@ impl Ui {
                     Some(Err(e)) => return Err(e).context("reading terminal input"),
                     None => return Ok(()),
                 },
+                Some(line) = self.done_rx.recv() => {
+                    self.app.flash = Some(line);
+                    dirty = true;
+                }
                 _ = verdict_changes.changed() => dirty = true,
                 _ = store_changes.changed() => dirty = true,
                 _ = frame.tick() => {
@@ -227,10 +244,30 @@ impl Ui {
                     self.app.flash = Some(format!("copied: {cmd}"));
                 }
             }
+            Effect::Resend(id) => self.resend(id),
             Effect::Resume => {}
         }
         self.detail_stale = true;
         Ok(true)
+    }
+
+    /// Resend exchange `id` in the background; its outcome comes back on `done_rx` and the
+    /// new exchanges arrive through the store like any other.
+    fn resend(&mut self, id: u64) {
+        let Some(replayer) = self.replayer.clone() else {
+            self.app.flash = Some("resending is not available here".to_owned());
+            return;
+        };
+        self.app.flash = Some(format!("resending #{id}…"));
+        let done = self.done_tx.clone();
+        tokio::spawn(async move {
+            let line = match replayer.resend(id).await {
+                Ok(r) => r.summary,
+                Err(e) => e.to_string(),
+            };
+            tracing::info!(exchange = id, "{line}");
+            let _ = done.send(line);
+        });
     }
 
     /// Write the session as HAR (redacted by default, like Chrome DevTools).
