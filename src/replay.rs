@@ -2,9 +2,9 @@
 //! server, see whether the verdict changed without going back to the page.
 //!
 //! The request goes out as the browser would send it with an empty preflight cache: the
-//! preflight first when the request needs one — the one captured with it, or the cached
-//! one it rode, or else one built as Chromium builds it — and the request itself only when
-//! that preflight allows it. Both are sent straight to the server over fresh HTTP/1.1
+//! preflight first when the request needs one — the one captured with it, or else (it rode
+//! a cached one) one built as Chromium builds it — and the request itself only when that
+//! preflight allows it. Both are sent straight to the server over fresh HTTP/1.1
 //! connections (as `corscope probe` sends them) and pushed into the store, where the live
 //! verdicts judge and pair them like any other exchange. A failure on the way (DNS,
 //! refused, TLS, timeout) is recorded in the exchange's `error`, as the proxy records it.
@@ -100,10 +100,10 @@ impl Replayer {
         let role = verdict.as_ref().and_then(|v| v.role);
         let (preflight, request) = match role {
             Some(Role::Preflight) => (Some(ex.clone()), partner),
+            // Its own preflight; one it rode from the cache was sent for an earlier
+            // request (whose header list may differ), so a new one is built for it below.
             Some(Role::Actual) => match verdict.as_ref().and_then(|v| v.preflight) {
-                Some(PreflightUse::Paired | PreflightUse::Cached) if partner.is_some() => {
-                    (partner, Some(ex.clone()))
-                }
+                Some(PreflightUse::Paired) if partner.is_some() => (partner, Some(ex.clone())),
                 _ => (None, Some(ex.clone())),
             },
             _ => (None, Some(ex.clone())),
@@ -112,8 +112,8 @@ impl Replayer {
         let profile = self.verdicts.profile();
         let preflight = match (preflight, &request) {
             (Some(pf), _) => Some(fresh(&pf)?),
-            // A request that needs a preflight none was captured for (it was cached before
-            // the capture began): build the one the browser would send.
+            // A request that needs a preflight none was captured for (it rode one cached
+            // earlier, or before the capture began): build the one the browser would send.
             (None, Some(r)) if classify(r).kind == Kind::Cors && needs(r, profile).preflight() => {
                 Some(built_preflight(r, profile))
             }

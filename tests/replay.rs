@@ -239,7 +239,7 @@ async fn a_preflight_that_still_refuses_stops_the_resent_request() {
 }
 
 #[tokio::test]
-async fn a_request_that_rode_a_cached_preflight_is_resent_with_a_preflight_built_for_it() {
+async fn a_request_whose_preflight_was_never_seen_is_resent_with_one_built_for_it() {
     // The request is pushed as captured with no preflight before it (cached before the
     // capture began): the resend builds the preflight Chromium would send.
     let api = start_api().await;
@@ -348,5 +348,53 @@ async fn a_dead_server_is_recorded_in_the_resent_exchange_and_nothing_else_is_lo
     let big = proxy.store.push(big);
     let err = replayer.resend(big).await.unwrap_err();
     assert!(err.to_string().contains("--max-body-capture"), "{err}");
+    follower.finish().await;
+}
+
+#[tokio::test]
+async fn a_request_that_rode_a_cached_preflight_gets_a_preflight_of_its_own() {
+    // The second PUT rode the first one's preflight from the cache; resent with an empty
+    // cache it needs a preflight, built for it (not the earlier request's, resent).
+    let api = start_api().await;
+    api.answer_ok.store(true, Ordering::SeqCst);
+    let proxy = start_proxy(None, |_| {}).await;
+    let follower = follow(proxy.store.clone());
+    let url = format!("http://{}/items", api.addr);
+    browser_put(proxy.addr, &url).await;
+    let mut send = h1_to_proxy(proxy.addr).await;
+    let put = Request::put(&url)
+        .header("origin", ORIGIN)
+        .header("x-token", "t2")
+        .header("sec-fetch-mode", "cors")
+        .body(Full::new(Bytes::from_static(b"2")))
+        .unwrap();
+    body_bytes(send.send_request(put).await.unwrap()).await;
+    let second = proxy.exchanges(3).await[2].id;
+    let v = settled(&follower.verdicts, second).await;
+    assert_eq!(v.preflight, Some(PreflightUse::Cached), "{v:?}");
+    let replayer = Replayer::new(
+        proxy.store.clone(),
+        follower.verdicts.clone(),
+        &UpstreamTrust::default(),
+    )
+    .unwrap();
+    let resent = replayer.resend(second).await.unwrap();
+    let (pf_id, put_id) = (resent.preflight.unwrap(), resent.request.unwrap());
+    {
+        let seen = api.seen.lock().unwrap();
+        let methods: Vec<&str> = seen.iter().map(|s| s.0.as_str()).collect();
+        assert_eq!(methods, ["OPTIONS", "PUT", "PUT", "OPTIONS", "PUT"]);
+        let built = &seen[3].1;
+        let has = |n: &str, v: &str| built.iter().any(|(a, b)| a == n && b == v);
+        assert!(has("sec-fetch-dest", "empty"), "{built:?}");
+        assert!(
+            has("access-control-request-headers", "x-token"),
+            "{built:?}"
+        );
+        assert_eq!(seen[4].2, Bytes::from_static(b"2"));
+    }
+    let after = settled(&follower.verdicts, put_id).await;
+    assert_eq!(after.outcome, Outcome::Allowed, "{after:?}");
+    assert_eq!(after.paired_with, Some(pf_id));
     follower.finish().await;
 }
