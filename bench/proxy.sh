@@ -14,6 +14,10 @@
 #                             a proxy on corscope's own stack (hyper, tokio-rustls, rcgen)
 #                             that captures nothing; prints corscope/reference as well
 #   bench/proxy.sh all        both of them: A B C D A B C D …
+#   bench/proxy.sh cpu        where the CPU goes, direct / corscope alternating: per request,
+#                             user and system CPU of oha, nginx and corscope (from /proc and
+#                             getrusage) and TCP segments sent; and the ratio the proxied side
+#                             would reach with all of corscope's user-space work taken away
 #
 # Knobs (env): DURATION=5s ROUNDS=3 CONCS="1 50" BODIES="1k 100k preflight"
 #   SCHEMES="http https" RSS_N=10000 RSS_TOTAL=100000 CORSCOPE=target/release/corscope WORK=/tmp/corscope-bench
@@ -102,7 +106,8 @@ http {
 }
 NGINX
   nginx -p "$WORK" -c "$WORK/nginx.conf" </dev/null >"$WORK/nginx.out" 2>&1 &
-  pids+=($!)
+  nginx_pid=$!
+  pids+=("$nginx_pid")
   wait_port "$HTTP_PORT"
 }
 
@@ -220,6 +225,100 @@ matrix() { # sides: "direct proxy" and any of "ref" and "peer"
   done; done; done
 }
 
+# --- cpu: where each side's CPU goes, per request ---------------------------------------
+# One load run with CPU accounting; prints a JSON object. oha's CPU comes from getrusage
+# (it is this helper's child), nginx's worker(s) and corscope's from /proc/<pid>/stat, the
+# TCP segments every process sent from /proc/net/snmp.
+cpu_run() { # scheme conc body via(direct|proxy)
+  local scheme=$1 conc=$2 body=$3 via=$4 port=$HTTP_PORT args=()
+  [ "$scheme" = https ] && port=$HTTPS_PORT && args+=(--insecure)
+  [ "$via" = proxy ] && args+=(-x "http://127.0.0.1:$PROXY_PORT")
+  if [ "$body" = preflight ]; then
+    args+=(-m OPTIONS -H "Origin: http://localhost:5173" -H "Access-Control-Request-Method: PUT"
+           -H "Access-Control-Request-Headers: content-type")
+  fi
+  python3 - "$nginx_pid" "$proxy_pid" "$OHA" --no-tui --output-format json -z "$DURATION" \
+    -c "$conc" "${args[@]}" "$scheme://127.0.0.1:$port/$body" <<'PY'
+import json, os, resource, subprocess, sys
+nginx, proxy, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
+tick = 1e6 / os.sysconf("SC_CLK_TCK")  # µs per clock tick
+
+def cpu(pid):  # (user, system) in µs
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) * tick, int(fields[12]) * tick
+
+def nginx_workers():
+    with open(f"/proc/{nginx}/task/{nginx}/children") as f:
+        return [nginx] + f.read().split()
+
+def sample():
+    out = {"nginx": [0.0, 0.0], "corscope": list(cpu(proxy))}
+    for pid in nginx_workers():
+        u, s = cpu(pid)
+        out["nginx"][0] += u
+        out["nginx"][1] += s
+    with open("/proc/net/snmp") as f:
+        rows = [l.split() for l in f if l.startswith("Tcp:")]
+    out["segs"] = int(rows[1][rows[0].index("OutSegs")])
+    return out
+
+before = sample()
+ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+run = subprocess.run(cmd, capture_output=True, text=True)
+ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+after = sample()
+d = json.loads(run.stdout)
+n = sum(d.get("statusCodeDistribution", {}).values()) or 1
+per = lambda v: round(v / n, 2)
+print(json.dumps({
+    "rps": d["summary"]["requestsPerSec"],
+    "oha": [per((ru1.ru_utime - ru0.ru_utime) * 1e6), per((ru1.ru_stime - ru0.ru_stime) * 1e6)],
+    "nginx": [per(after["nginx"][i] - before["nginx"][i]) for i in (0, 1)],
+    "corscope": [per(after["corscope"][i] - before["corscope"][i]) for i in (0, 1)],
+    "segs": round((after["segs"] - before["segs"]) / n, 2),
+}))
+PY
+}
+
+cpu_matrix() {
+  say "CPU per request: schemes=[$SCHEMES] concs=[$CONCS] bodies=[$BODIES], $ROUNDS rounds of ${DURATION} per side"
+  local runs="$WORK/runs/cpu.jsonl"
+  : >"$runs"
+  for r in $(seq "$ROUNDS"); do
+    for scheme in $SCHEMES; do for conc in $CONCS; do for body in $BODIES; do
+      for via in direct proxy; do
+        printf '{"cell": "%s %s %s", "via": "%s", "run": %s}\n' "$scheme" "$conc" "$body" "$via" \
+          "$(cpu_run "$scheme" "$conc" "$body" "$via")" >>"$runs"
+      done
+    done; done; done
+    say "round $r done"
+  done
+  python3 - "$runs" <<'PY'
+import collections, json, statistics, sys
+cells = collections.defaultdict(lambda: collections.defaultdict(list))
+for line in open(sys.argv[1]):
+    row = json.loads(line)
+    cells[row["cell"]][row["via"]].append(row["run"])
+med = lambda runs, f: statistics.median(f(r) for r in runs)
+print("\nµs of CPU per request (user+system), medians; segs = TCP segments sent per request")
+print(f'{"cell":<20} | {"direct: oha nginx":>18} {"segs":>5} | {"corscope: oha nginx":>20} {"user":>6} {"sys":>6} {"segs":>5} | {"rps ratio":>9} {"cpu ratio":>9} {"no-user ceiling":>15}')
+for cell, sides in cells.items():
+    d, p = sides["direct"], sides["proxy"]
+    tot = lambda r, k: sum(r[k])
+    d_on = med(d, lambda r: tot(r, "oha") + tot(r, "nginx"))
+    p_on = med(p, lambda r: tot(r, "oha") + tot(r, "nginx"))
+    cu, cs = med(p, lambda r: r["corscope"][0]), med(p, lambda r: r["corscope"][1])
+    rps = med(p, lambda r: r["rps"]) / med(d, lambda r: r["rps"])
+    print(f'{cell:<20} | {med(d, lambda r: tot(r, "oha")):8.1f} {med(d, lambda r: tot(r, "nginx")):9.1f} {med(d, lambda r: r["segs"]):5.1f} | '
+          f'{med(p, lambda r: tot(r, "oha")):9.1f} {med(p, lambda r: tot(r, "nginx")):10.1f} {cu:6.1f} {cs:6.1f} {med(p, lambda r: r["segs"]):5.1f} | '
+          f'{rps:9.2f} {d_on / (p_on + cu + cs):9.2f} {d_on / (p_on + cs):15.2f}')
+print("cpu ratio: direct's CPU per request over the proxied side's (oha + nginx + corscope);")
+print("no-user ceiling: the same with corscope's user time taken away — what a proxy that")
+print("costs only the kernel's work for its two extra loopback connections could reach.")
+PY
+}
+
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 
 rss() {
@@ -257,5 +356,6 @@ case "$mode" in
   peer) start_corscope; start_mitmdump; matrix "direct proxy peer" ;;
   reference) start_corscope; start_reference; matrix "direct proxy ref" ;;
   all) start_corscope; start_reference; start_mitmdump; matrix "direct proxy ref peer" ;;
-  *) echo "usage: bench/proxy.sh [matrix|rss|peer|reference|all]" >&2; exit 2 ;;
+  cpu) start_corscope; cpu_matrix ;;
+  *) echo "usage: bench/proxy.sh [matrix|rss|peer|reference|all|cpu]" >&2; exit 2 ;;
 esac
