@@ -589,14 +589,7 @@ async fn a_ca_in_the_system_store_is_trusted_for_upstreams() {
         let (mut child, addr, stderr) = spawn_headless_env(&data_dir, &[], &env);
         let mut roots = rustls::RootCertStore::empty();
         roots.add(corscope_ca.cert_der().clone()).unwrap();
-        let tunnel = connect_tunnel(addr, &target).await;
-        let tls = tls_over(tunnel, roots, &[b"http/1.1"]).await.unwrap();
-        let mut send = h1_over(tls).await;
-        let req = Request::get("/echo")
-            .header("host", &target)
-            .body(Empty::<Bytes>::new())
-            .unwrap();
-        let resp = send.send_request(req).await.unwrap();
+        let resp = intercepted_get(addr, &target, "/echo", roots).await;
         let status = resp.status().as_u16();
         let body = body_bytes(resp).await;
         assert_eq!(status, want, "{}", String::from_utf8_lossy(&body));

@@ -174,16 +174,7 @@ async fn untrusted_upstream_certificate_gets_502_and_upstream_ca_fixes_it() {
     let target = upstream.addr.to_string();
     for (trusted, want) in [(false, StatusCode::BAD_GATEWAY), (true, StatusCode::OK)] {
         let proxy = start_proxy(trusted.then_some(&ca), |_| {}).await;
-        let tunnel = connect_tunnel(proxy.addr, &target).await;
-        let tls = tls_over(tunnel, proxy.client_roots(), &[b"http/1.1"])
-            .await
-            .unwrap();
-        let mut send = h1_over(tls).await;
-        let req = Request::get("/echo")
-            .header("host", &target)
-            .body(Empty::<Bytes>::new())
-            .unwrap();
-        let resp = send.send_request(req).await.unwrap();
+        let resp = intercepted_get(proxy.addr, &target, "/echo", proxy.client_roots()).await;
         assert_eq!(resp.status(), want);
         let exchanges = proxy.exchanges(1).await;
         if !trusted {
@@ -254,16 +245,7 @@ async fn an_upstream_that_never_completes_tls_gets_504() {
         c.connect_timeout = std::time::Duration::from_millis(300);
     })
     .await;
-    let tunnel = connect_tunnel(proxy.addr, &target).await;
-    let tls = tls_over(tunnel, proxy.client_roots(), &[b"http/1.1"])
-        .await
-        .unwrap();
-    let mut send = h1_over(tls).await;
-    let req = Request::get("/")
-        .header("host", &target)
-        .body(Empty::<Bytes>::new())
-        .unwrap();
-    let resp = send.send_request(req).await.unwrap();
+    let resp = intercepted_get(proxy.addr, &target, "/", proxy.client_roots()).await;
     assert_eq!(resp.status(), StatusCode::GATEWAY_TIMEOUT);
     let text = String::from_utf8(body_bytes(resp).await.to_vec()).unwrap();
     assert!(text.contains("timed out"), "{text}");

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use common::*;
+use corscope::capture::store::Store;
 use corscope::cors::classify::Role;
 use corscope::cors::verdict::{Outcome, PreflightUse, Stage, Verdict};
 use corscope::live::Verdicts;
@@ -126,6 +127,12 @@ async fn settled(verdicts: &Verdicts, id: u64) -> Arc<Verdict> {
     .expect("verdict in time")
 }
 
+/// A replayer over `store` and `verdicts` trusting only the webpki roots (the servers here
+/// are plain HTTP).
+fn replayer(store: &Arc<Store>, verdicts: &Arc<Verdicts>) -> Replayer {
+    Replayer::new(store.clone(), verdicts.clone(), &UpstreamTrust::default()).unwrap()
+}
+
 #[tokio::test]
 async fn a_request_blocked_at_its_answer_is_resent_with_its_preflight_and_passes_once_fixed() {
     let api = start_api().await;
@@ -144,12 +151,7 @@ async fn a_request_blocked_at_its_answer_is_resent_with_its_preflight_and_passes
 
     // The server is fixed; resending the blocked request sends its preflight, then it.
     api.answer_ok.store(true, Ordering::SeqCst);
-    let replayer = Replayer::new(
-        proxy.store.clone(),
-        follower.verdicts.clone(),
-        &UpstreamTrust::default(),
-    )
-    .unwrap();
+    let replayer = replayer(&proxy.store, &follower.verdicts);
     let resent = replayer.resend(put).await.unwrap();
     let (pf_id, put_id) = (resent.preflight.unwrap(), resent.request.unwrap());
     assert!(put_id > pf_id && pf_id > put, "{resent:?}");
@@ -202,12 +204,7 @@ async fn a_preflight_that_still_refuses_stops_the_resent_request() {
     // A change on the server broke the preflight: the resend stops where a browser stops.
     api.preflight_ok.store(false, Ordering::SeqCst);
     api.answer_ok.store(true, Ordering::SeqCst);
-    let replayer = Replayer::new(
-        proxy.store.clone(),
-        follower.verdicts.clone(),
-        &UpstreamTrust::default(),
-    )
-    .unwrap();
+    let replayer = replayer(&proxy.store, &follower.verdicts);
     let resent = replayer.resend(put).await.unwrap();
     assert_eq!(resent.request, None);
     let pf_id = resent.preflight.unwrap();
@@ -244,7 +241,7 @@ async fn a_request_whose_preflight_was_never_seen_is_resent_with_one_built_for_i
     // capture began): the resend builds the preflight Chromium would send.
     let api = start_api().await;
     api.answer_ok.store(true, Ordering::SeqCst);
-    let store = Arc::new(corscope::capture::store::Store::default());
+    let store = Arc::new(Store::default());
     let follower = follow(store.clone());
     let url = format!("http://{}/items?x=1", api.addr);
     let mut ex = corscope::capture::Exchange {
@@ -265,12 +262,7 @@ async fn a_request_whose_preflight_was_never_seen_is_resent_with_one_built_for_i
     let id = store.push(ex);
     let before = settled(&follower.verdicts, id).await;
     assert_eq!(before.preflight, Some(PreflightUse::NotSeen), "{before:?}");
-    let replayer = Replayer::new(
-        store.clone(),
-        follower.verdicts.clone(),
-        &UpstreamTrust::default(),
-    )
-    .unwrap();
+    let replayer = replayer(&store, &follower.verdicts);
     let resent = replayer.resend(id).await.unwrap();
     let (pf_id, put_id) = (resent.preflight.unwrap(), resent.request.unwrap());
     {
@@ -314,12 +306,7 @@ async fn a_dead_server_is_recorded_in_the_resent_exchange_and_nothing_else_is_lo
     let resp = send.send_request(get).await.unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
     let captured = proxy.exchanges(2).await;
-    let replayer = Replayer::new(
-        proxy.store.clone(),
-        follower.verdicts.clone(),
-        &UpstreamTrust::default(),
-    )
-    .unwrap();
+    let replayer = replayer(&proxy.store, &follower.verdicts);
     let resent = replayer.resend(captured[1].id).await.unwrap();
     let id = resent.request.unwrap();
     assert!(resent.summary.contains("failed"), "{}", resent.summary);
@@ -372,12 +359,7 @@ async fn a_request_that_rode_a_cached_preflight_gets_a_preflight_of_its_own() {
     let second = proxy.exchanges(3).await[2].id;
     let v = settled(&follower.verdicts, second).await;
     assert_eq!(v.preflight, Some(PreflightUse::Cached), "{v:?}");
-    let replayer = Replayer::new(
-        proxy.store.clone(),
-        follower.verdicts.clone(),
-        &UpstreamTrust::default(),
-    )
-    .unwrap();
+    let replayer = replayer(&proxy.store, &follower.verdicts);
     let resent = replayer.resend(second).await.unwrap();
     let (pf_id, put_id) = (resent.preflight.unwrap(), resent.request.unwrap());
     {

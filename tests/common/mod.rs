@@ -20,7 +20,7 @@ use corscope::tls::ca::CertificateAuthority;
 use futures_util::{SinkExt, StreamExt};
 use http::{Request, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -457,6 +457,24 @@ pub async fn tls_over_named(
     TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
         .await
+}
+
+/// GET `path` from `target` (host:port) through the proxy's interception over HTTP/1.1,
+/// the client trusting `roots`.
+pub async fn intercepted_get(
+    proxy: SocketAddr,
+    target: &str,
+    path: &str,
+    roots: RootCertStore,
+) -> Response<Incoming> {
+    let tunnel = connect_tunnel(proxy, target).await;
+    let tls = tls_over(tunnel, roots, &[b"http/1.1"]).await.unwrap();
+    let mut send = h1_over(tls).await;
+    let req = Request::get(path)
+        .header("host", target)
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    send.send_request(req).await.unwrap()
 }
 
 /// Send one request over HTTP/2 on an established TLS stream.
