@@ -133,6 +133,10 @@ fn replayer(store: &Arc<Store>, verdicts: &Arc<Verdicts>) -> Replayer {
     Replayer::new(store.clone(), verdicts.clone(), &UpstreamTrust::default()).unwrap()
 }
 
+fn blocked(stage: Stage) -> Outcome {
+    Outcome::Blocked { stage }
+}
+
 #[tokio::test]
 async fn a_request_blocked_at_its_answer_is_resent_with_its_preflight_and_passes_once_fixed() {
     let api = start_api().await;
@@ -142,12 +146,7 @@ async fn a_request_blocked_at_its_answer_is_resent_with_its_preflight_and_passes
     browser_put(proxy.addr, &url).await;
     let put = proxy.exchanges(2).await[1].id;
     let before = settled(&follower.verdicts, put).await;
-    assert_eq!(
-        before.outcome,
-        Outcome::Blocked {
-            stage: Stage::Actual
-        }
-    );
+    assert_eq!(before.outcome, blocked(Stage::Actual));
 
     // The server is fixed; resending the blocked request sends its preflight, then it.
     api.answer_ok.store(true, Ordering::SeqCst);
@@ -184,9 +183,7 @@ async fn a_request_blocked_at_its_answer_is_resent_with_its_preflight_and_passes
     // The browser's own exchanges keep their verdicts.
     assert_eq!(
         follower.verdicts.get(put).unwrap().outcome,
-        Outcome::Blocked {
-            stage: Stage::Actual
-        }
+        blocked(Stage::Actual)
     );
     follower.finish().await;
 }
@@ -215,12 +212,7 @@ async fn a_preflight_that_still_refuses_stops_the_resent_request() {
     );
     assert_eq!(api.seen_methods(), ["OPTIONS", "PUT", "OPTIONS"]);
     let pf = settled(&follower.verdicts, pf_id).await;
-    assert_eq!(
-        pf.outcome,
-        Outcome::Blocked {
-            stage: Stage::Preflight
-        }
-    );
+    assert_eq!(pf.outcome, blocked(Stage::Preflight));
 
     // Resending that lone preflight sends it alone (its request was never captured).
     api.preflight_ok.store(true, Ordering::SeqCst);
