@@ -63,9 +63,9 @@ async fn run_async(
     let ca_der = ca.cert_der().to_vec();
     let ca_pem = ca.paths().cert.clone();
     let data_dir = config.data_dir.clone();
-    let replayer =
-        crate::replay::Replayer::new(store.clone(), verdicts.clone(), &config.upstream_trust)?;
     let proxy = Proxy::bind(config, ca, store.clone()).await?;
+    let replayer =
+        crate::replay::Replayer::with_tls(store.clone(), verdicts.clone(), proxy.upstream_tls());
     let proxy_addr = proxy.local_addr();
     let shutdown = CancellationToken::new();
     let proxy_task = tokio::spawn(proxy.run(shutdown.clone()));

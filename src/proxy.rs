@@ -331,6 +331,12 @@ impl Proxy {
         self.local_addr
     }
 
+    /// The HTTP/1.1 client config the proxy checks upstream certificates with (its trusted
+    /// roots read once), for others that reach the same servers (the UI's resend).
+    pub fn upstream_tls(&self) -> Arc<rustls::ClientConfig> {
+        self.shared.connector.tls().clone()
+    }
+
     /// The store exchanges are recorded into.
     pub fn store(&self) -> &Arc<Store> {
         &self.shared.store

@@ -82,11 +82,25 @@ impl Replayer {
         verdicts: Arc<Verdicts>,
         trust: &UpstreamTrust,
     ) -> Result<Self, UpstreamTlsError> {
-        Ok(Self {
+        Ok(Self::with_tls(
             store,
             verdicts,
-            tls: client_config(trust, &[b"http/1.1"])?,
-        })
+            client_config(trust, &[b"http/1.1"])?,
+        ))
+    }
+
+    /// A replayer reaching `https` servers with `tls`, an HTTP/1.1 client config (the
+    /// proxy's own: [`crate::proxy::Proxy::upstream_tls`]).
+    pub fn with_tls(
+        store: Arc<Store>,
+        verdicts: Arc<Verdicts>,
+        tls: Arc<rustls::ClientConfig>,
+    ) -> Self {
+        Self {
+            store,
+            verdicts,
+            tls,
+        }
     }
 
     /// Resend exchange `id` (see the module notes for what is sent).

@@ -77,6 +77,11 @@ impl UpstreamConnector {
     pub fn new(tls: Arc<ClientConfig>, timeout: Duration) -> Self {
         Self { tls, timeout }
     }
+
+    /// The client config it uses for `https` URIs.
+    pub fn tls(&self) -> &Arc<ClientConfig> {
+        &self.tls
+    }
 }
 
 impl tower_service::Service<Uri> for UpstreamConnector {

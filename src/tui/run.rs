@@ -83,8 +83,8 @@ pub fn run(args: &ProxyArgs) -> anyhow::Result<i32> {
         let store = Arc::new(Store::default());
         let verdicts = Arc::new(Verdicts::new(args.profile));
         let ca_path = ca.paths().cert.clone();
-        let replayer = Replayer::new(store.clone(), verdicts.clone(), &config.upstream_trust)?;
         let proxy = Proxy::bind(config, ca, store.clone()).await?;
+        let replayer = Replayer::with_tls(store.clone(), verdicts.clone(), proxy.upstream_tls());
         let listen = proxy.local_addr().to_string();
         let status = StatusInfo {
             try_commands: try_commands(&listen, &data_dir, &ca_path),
