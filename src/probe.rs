@@ -205,11 +205,7 @@ impl Plan {
     }
 
     fn host_header(&self) -> String {
-        let host = self.url.host_str().unwrap_or("");
-        match self.url.port() {
-            Some(p) => format!("{host}:{p}"),
-            None => host.to_owned(),
-        }
+        host_header(&self.url)
     }
 
     fn site(&self) -> &'static str {
@@ -343,6 +339,16 @@ pub async fn probe(
 impl Report {
     fn exchanges_owned(&self) -> Vec<Exchange> {
         self.exchanges().into_iter().cloned().collect()
+    }
+}
+
+/// `url`'s `host[:port]` as a `Host` header carries it (the port only when not the
+/// scheme's default).
+pub(crate) fn host_header(url: &url::Url) -> String {
+    let host = url.host_str().unwrap_or("");
+    match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_owned(),
     }
 }
 

@@ -20,7 +20,7 @@ use crate::cors;
 use crate::cors::classify::{classify, needs, Kind, Role};
 use crate::cors::verdict::PreflightUse;
 use crate::live::Verdicts;
-use crate::probe::Client;
+use crate::probe::{host_header, Client};
 use crate::tls::upstream::{client_config, UpstreamTlsError, UpstreamTrust};
 
 /// Headers of one connection only (RFC 9110 §7.6.1) and the framing the new connection
@@ -252,11 +252,7 @@ fn fresh(ex: &Exchange) -> Result<Exchange, ReplayError> {
 /// `host[:port]` of a URL, as a `Host` header carries it.
 fn authority(url: &str) -> Option<String> {
     let u = url::Url::parse(url).ok()?;
-    let host = u.host_str()?;
-    Some(match u.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_owned(),
-    })
+    u.has_host().then(|| host_header(&u))
 }
 
 /// The preflight Chromium sends for `request`: its method, its unsafe header names
