@@ -92,28 +92,86 @@ pub fn draw_bottom(frame: &mut Frame, area: Rect, app: &App) {
         ]),
         Mode::Normal | Mode::Help => match &app.flash {
             Some(msg) => Line::raw(msg.clone()),
-            None => hints(),
+            None => hints(area.width),
         },
     };
     frame.render_widget(line, area);
 }
 
-fn hints() -> Line<'static> {
+/// The key hints, in the order of the help screen, as many as fit in `width` columns:
+/// the least needed are left out first (the help screen lists them all).
+fn hints(width: u16) -> Line<'static> {
+    // (key, what, rank): a lower rank stays longer.
     let pairs = [
-        ("?", "help"),
-        ("/", "filter"),
-        ("b", "blocked"),
-        ("Enter", "details"),
-        ("←→", "tabs"),
-        ("p", "pause"),
-        ("e", "export"),
-        ("y", "curl"),
-        ("q", "quit"),
+        ("?", "help", 0),
+        ("/", "filter", 2),
+        ("b", "blocked", 4),
+        ("Enter", "details", 3),
+        ("←→", "tabs", 9),
+        ("p", "pause", 8),
+        ("e", "export", 6),
+        ("y", "curl", 7),
+        ("r", "resend", 5),
+        ("q", "quit", 1),
     ];
+    // " k what " per pair.
+    let cols = |k: &str, what: &str| k.chars().count() + what.chars().count() + 3;
+    let mut shown: Vec<_> = pairs.to_vec();
+    while shown.len() > 1
+        && shown.iter().map(|(k, w, _)| cols(k, w)).sum::<usize>() > usize::from(width)
+    {
+        let least = shown
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, p)| p.2)
+            .map_or(0, |(i, _)| i);
+        shown.remove(least);
+    }
     let mut spans = Vec::new();
-    for (k, what) in pairs {
+    for (k, what, _) in shown {
         spans.push(Span::styled(format!(" {k}"), theme::key()));
         spans.push(Span::styled(format!(" {what} "), theme::dim()));
     }
     Line::from(spans)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn text(line: &Line) -> String {
+        line.spans.iter().map(|s| s.content.as_ref()).collect()
+    }
+
+    #[test]
+    fn hints_fit_the_width_and_keep_help_and_quit() {
+        let wide = text(&hints(200));
+        assert_eq!(wide.matches("  ").count() + 1, 10, "{wide:?}");
+        assert!(
+            wide.contains("r resend") && wide.contains("←→ tabs"),
+            "{wide:?}"
+        );
+        for width in [80, 60, 30, 16] {
+            let line = text(&hints(width));
+            assert!(
+                line.chars().count() <= usize::from(width),
+                "{width}: {line:?}"
+            );
+            assert!(
+                line.contains("? help") && line.contains("q quit"),
+                "{width}: {line:?}"
+            );
+        }
+        // At 80 columns the least needed go: tabs and pause.
+        let at_80 = text(&hints(80));
+        assert!(
+            !at_80.contains("tabs") && !at_80.contains("pause"),
+            "{at_80:?}"
+        );
+        assert!(
+            at_80.contains("r resend") && at_80.contains("b blocked"),
+            "{at_80:?}"
+        );
+    }
 }
