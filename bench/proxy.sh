@@ -20,7 +20,7 @@
 #                             would reach with all of corscope's user-space work taken away
 #
 # Knobs (env): DURATION=5s ROUNDS=3 CONCS="1 50" BODIES="1k 100k preflight"
-#   SCHEMES="http https" RSS_N=10000 RSS_TOTAL=100000 CORSCOPE=target/release/corscope WORK=/tmp/corscope-bench
+#   SCHEMES="http https" (add h2: HTTPS over HTTP/2, H2_STREAMS=10 streams a connection) RSS_N=10000 RSS_TOTAL=100000 CORSCOPE=target/release/corscope WORK=/tmp/corscope-bench
 #   REFERENCE=target/release/examples/reference_proxy
 # Needs: nginx, openssl, python3, oha (cargo install oha), a release build of corscope
 # (cargo build --release; for the reference side also --example reference_proxy).
@@ -32,6 +32,7 @@ ROUNDS=${ROUNDS:-3}
 CONCS=${CONCS:-"1 50"}
 BODIES=${BODIES:-"1k 100k preflight"}
 SCHEMES=${SCHEMES:-"http https"}
+H2_STREAMS=${H2_STREAMS:-10}
 RSS_N=${RSS_N:-10000}
 RSS_TOTAL=${RSS_TOTAL:-100000}
 CORSCOPE=${CORSCOPE:-$here/target/release/corscope}
@@ -144,22 +145,40 @@ start_reference() {
   wait_port "$REF_PORT"
 }
 
-# One load run; prints "rps p50_ms p99_ms errors".
-run_oha() { # scheme conc body via(direct|proxy|ref|peer)
-  local scheme=$1 conc=$2 body=$3 via=$4 port=$HTTP_PORT args=()
-  [ "$scheme" = https ] && port=$HTTPS_PORT && args+=(--insecure)
-  [ "$via" = proxy ] && args+=(-x "http://127.0.0.1:$PROXY_PORT")
-  [ "$via" = peer ] && args+=(-x "http://127.0.0.1:$PEER_PORT")
-  [ "$via" = ref ] && args+=(-x "http://127.0.0.1:$REF_PORT")
-  local path=$body
+# oha's arguments for one cell, the URL last, into the array named by the fifth argument.
+# h2 is HTTPS over HTTP/2 as a browser speaks it: conc requests in flight on few
+# connections, H2_STREAMS streams each.
+cell_args() { # scheme conc body via(direct|proxy|ref|peer) array-name
+  local scheme=$1 conc=$2 body=$3 via=$4 port=$HTTP_PORT url=http
+  local -n into=$5
+  into=()
+  case $scheme in
+    https) port=$HTTPS_PORT url=https; into+=(--insecure -c "$conc") ;;
+    h2)
+      port=$HTTPS_PORT url=https
+      local conns=$(( (conc + H2_STREAMS - 1) / H2_STREAMS ))
+      into+=(--insecure --http2 -c "$conns" -p $(( conc / conns ))) ;;
+    *) into+=(-c "$conc") ;;
+  esac
+  case $via in
+    proxy) into+=(-x "http://127.0.0.1:$PROXY_PORT") ;;
+    peer) into+=(-x "http://127.0.0.1:$PEER_PORT") ;;
+    ref) into+=(-x "http://127.0.0.1:$REF_PORT") ;;
+  esac
   if [ "$body" = preflight ]; then
-    path=preflight
-    args+=(-m OPTIONS -H "Origin: http://localhost:5173" -H "Access-Control-Request-Method: PUT"
+    into+=(-m OPTIONS -H "Origin: http://localhost:5173" -H "Access-Control-Request-Method: PUT"
            -H "Access-Control-Request-Headers: content-type")
   fi
-  local out="$WORK/runs/$scheme-$conc-$body-$via.json"
-  "$OHA" --no-tui --output-format json -z "$DURATION" -c "$conc" "${args[@]}" \
-    "$scheme://127.0.0.1:$port/$path" >"$out" 2>"$out.err" || { echo "nan nan nan 1"; return; }
+  into+=("$url://127.0.0.1:$port/$body")
+}
+
+# One load run; prints "rps p50_ms p99_ms errors".
+run_oha() { # scheme conc body via(direct|proxy|ref|peer)
+  local args
+  cell_args "$@" args
+  local out="$WORK/runs/$1-$2-$3-$4.json"
+  "$OHA" --no-tui --output-format json -z "$DURATION" "${args[@]}" \
+    >"$out" 2>"$out.err" || { echo "nan nan nan 1"; return; }
   python3 - "$out" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -230,15 +249,10 @@ matrix() { # sides: "direct proxy" and any of "ref" and "peer"
 # (it is this helper's child), nginx's worker(s) and corscope's from /proc/<pid>/stat, the
 # TCP segments every process sent from /proc/net/snmp.
 cpu_run() { # scheme conc body via(direct|proxy)
-  local scheme=$1 conc=$2 body=$3 via=$4 port=$HTTP_PORT args=()
-  [ "$scheme" = https ] && port=$HTTPS_PORT && args+=(--insecure)
-  [ "$via" = proxy ] && args+=(-x "http://127.0.0.1:$PROXY_PORT")
-  if [ "$body" = preflight ]; then
-    args+=(-m OPTIONS -H "Origin: http://localhost:5173" -H "Access-Control-Request-Method: PUT"
-           -H "Access-Control-Request-Headers: content-type")
-  fi
+  local args
+  cell_args "$@" args
   python3 - "$nginx_pid" "$proxy_pid" "$OHA" --no-tui --output-format json -z "$DURATION" \
-    -c "$conc" "${args[@]}" "$scheme://127.0.0.1:$port/$body" <<'PY'
+    "${args[@]}" <<'PY'
 import json, os, resource, subprocess, sys
 nginx, proxy, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
 tick = 1e6 / os.sysconf("SC_CLK_TCK")  # µs per clock tick

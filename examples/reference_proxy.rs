@@ -4,7 +4,8 @@
 //! intercepted with a leaf certificate per host (minted once, cached) signed by a CA made
 //! at start, and the decrypted requests are forwarded over TLS. Each client connection
 //! keeps one upstream connection and reuses it while the target stays the same, which is
-//! what a straightforward hyper proxy does.
+//! what a straightforward hyper proxy does. An intercepted client that negotiates h2 gets
+//! HTTP/2, and its requests share one h2 connection upstream (the origin must speak h2).
 //!
 //! ```text
 //! cargo run --release --example reference_proxy -- 127.0.0.1:PORT [UPSTREAM_CA.pem]
@@ -20,10 +21,10 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::client::conn::http1::SendRequest;
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
@@ -40,6 +41,7 @@ struct Proxy {
     ca_der: CertificateDer<'static>,
     leaves: Mutex<HashMap<String, Arc<ServerConfig>>>,
     upstream_tls: TlsConnector,
+    upstream_h2_tls: TlsConnector,
 }
 
 /// Where a client connection's requests go: scheme and authority.
@@ -51,6 +53,10 @@ struct Target {
 
 /// One client connection's upstream connection, reused while the target is the same.
 type Upstream = Arc<tokio::sync::Mutex<Option<(Target, SendRequest<Incoming>)>>>;
+
+/// One h2 client connection's upstream h2 connection, shared by its streams.
+type UpstreamH2 =
+    Arc<tokio::sync::Mutex<Option<hyper::client::conn::http2::SendRequest<Incoming>>>>;
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -111,13 +117,16 @@ impl Proxy {
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots)
             .with_no_client_auth();
+        let mut h2_client = client.clone();
         client.alpn_protocols = vec![b"http/1.1".to_vec()];
+        h2_client.alpn_protocols = vec![b"h2".to_vec()];
         Ok(Self {
             ca_key,
             ca_params,
             ca_der,
             leaves: Mutex::default(),
             upstream_tls: TlsConnector::from(Arc::new(client)),
+            upstream_h2_tls: TlsConnector::from(Arc::new(h2_client)),
         })
     }
 
@@ -140,7 +149,7 @@ impl Proxy {
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
             .with_single_cert(chain, key)?;
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let config = Arc::new(config);
         leaves.insert(host.to_owned(), config.clone());
         Ok(config)
@@ -190,6 +199,23 @@ async fn intercept(
     let tls = TlsAcceptor::from(config)
         .accept(TokioIo::new(upgraded))
         .await?;
+    if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+        let upstream = UpstreamH2::default();
+        let service = service_fn(move |req| {
+            let (proxy, upstream, authority) = (proxy.clone(), upstream.clone(), authority.clone());
+            async move {
+                let response = match send_h2(&proxy, &upstream, &authority, req).await {
+                    Ok(response) => response.map(|body| body.boxed()),
+                    Err(e) => status(StatusCode::BAD_GATEWAY, &format!("{e:#}")),
+                };
+                Ok::<_, Infallible>(response)
+            }
+        });
+        http2::Builder::new(TokioExecutor::new())
+            .serve_connection(TokioIo::new(tls), service)
+            .await?;
+        return Ok(());
+    }
     let upstream = Upstream::default();
     let target = Target {
         tls: true,
@@ -240,6 +266,40 @@ async fn send(
     }
     let Some((_, sender)) = slot.as_mut() else {
         anyhow::bail!("no upstream connection");
+    };
+    sender.ready().await?;
+    Ok(sender.send_request(req).await?)
+}
+
+/// Send an h2 request (its URI carries scheme and authority) over the client connection's
+/// upstream h2 connection, opened on first use and again when it has closed.
+async fn send_h2(
+    proxy: &Proxy,
+    upstream: &UpstreamH2,
+    authority: &str,
+    req: Request<Incoming>,
+) -> anyhow::Result<Response<Incoming>> {
+    let mut sender = {
+        let mut slot = upstream.lock().await;
+        match &*slot {
+            Some(sender) if !sender.is_closed() => sender.clone(),
+            _ => {
+                let tcp = TcpStream::connect(authority).await?;
+                let _ = tcp.set_nodelay(true);
+                let host = authority
+                    .rsplit_once(':')
+                    .map_or(authority, |(host, _)| host);
+                let name = ServerName::try_from(host.to_owned())?;
+                let tls = proxy.upstream_h2_tls.connect(name, tcp).await?;
+                let (sender, conn) =
+                    hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+                        .await?;
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                slot.insert(sender).clone()
+            }
+        }
     };
     sender.ready().await?;
     Ok(sender.send_request(req).await?)
