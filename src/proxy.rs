@@ -105,7 +105,7 @@ use crate::tls::ca::CertificateAuthority;
 use crate::tls::leaf::LeafCache;
 use crate::tls::upstream::{client_config_with, trusted_roots, UpstreamTlsError};
 use recorder::{ClientBody, RecordingBody};
-use upstream::UpstreamConnector;
+use upstream::{H2Upstream, UpstreamConnector};
 
 /// Idle upstream connections kept per host. Browsers open up to 6 per host over HTTP/1.1,
 /// but load tools and test suites run dozens in parallel; a connection not pooled costs a
@@ -147,6 +147,8 @@ pub(crate) struct Shared {
     pub(crate) h2_client: UpstreamClient,
     /// Opens HTTP/1.1 upstream connections for the relay.
     pub(crate) connector: UpstreamConnector,
+    /// Opens the upstream connections of clients that speak h2 ([`ConnCtx::h2_upstream`]).
+    pub(crate) h2_connector: UpstreamConnector,
     /// The relay's idle upstream connections.
     pub(crate) idle: relay::IdlePool,
     next_connection: AtomicU64,
@@ -213,6 +215,8 @@ pub(crate) struct ConnCtx {
     pub(crate) target: Target,
     /// Request heads as written, on HTTP/1 connections.
     pub(crate) wire: Option<Arc<wire::WireHeads>>,
+    /// The upstream connection of a tunnel whose client speaks h2.
+    pub(crate) h2_upstream: Option<H2Upstream<forward::UpstreamBody>>,
 }
 
 impl ConnCtx {
@@ -223,6 +227,8 @@ impl ConnCtx {
             id: self.id,
             client_addr: self.client_addr,
             client_label: self.client_label.clone(),
+            h2_upstream: matches!(target, Target::Tunnel { h2: true, .. })
+                .then(|| H2Upstream::new(self.shared.h2_connector.clone())),
             target,
             wire: None,
         })
@@ -237,6 +243,7 @@ impl ConnCtx {
             client_label: self.client_label.clone(),
             target: self.target.clone(),
             wire: Some(heads),
+            h2_upstream: None,
         })
     }
 
@@ -303,6 +310,7 @@ impl Proxy {
             connector: UpstreamConnector::new(h1_tls.clone(), config.connect_timeout),
             idle: relay::IdlePool::default(),
             h1_client: build_client(UpstreamConnector::new(h1_tls, config.connect_timeout)),
+            h2_connector: UpstreamConnector::new(h2_tls.clone(), config.connect_timeout),
             h2_client: build_client(UpstreamConnector::new(h2_tls, config.connect_timeout)),
             leaves: LeafCache::new(ca)?,
             store,

@@ -331,3 +331,177 @@ async fn background_connects_to_unresolvable_hosts_end_in_a_quick_502() {
     );
     assert!(exchanges[0].error.as_deref().unwrap().contains("DNS"));
 }
+
+/// An h2-only TLS origin that counts the connections it accepted and, after answering
+/// `/close`, ends that connection gracefully (GOAWAY); `ended` counts connections it
+/// finished serving.
+struct CountingH2 {
+    addr: std::net::SocketAddr,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ended: tokio::sync::watch::Receiver<usize>,
+}
+
+async fn start_counting_h2(ca: &TestCa) -> CountingH2 {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let (ended_tx, ended) = tokio::sync::watch::channel(0usize);
+    let ended_tx = Arc::new(ended_tx);
+    let config = ca.server_config(&[b"h2"]);
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let (config, ended_tx) = (config.clone(), ended_tx.clone());
+            tokio::spawn(async move {
+                let tls = tokio_rustls::TlsAcceptor::from(config)
+                    .accept(tcp)
+                    .await
+                    .unwrap();
+                let close = Arc::new(tokio::sync::Notify::new());
+                let asked = close.clone();
+                let service = hyper::service::service_fn(move |req: Request<_>| {
+                    let asked = asked.clone();
+                    async move {
+                        if req.uri().path() == "/close" {
+                            asked.notify_one();
+                        }
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(full("ok")))
+                    }
+                });
+                let conn =
+                    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service);
+                tokio::pin!(conn);
+                tokio::select! {
+                    _ = conn.as_mut() => {}
+                    () = close.notified() => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = conn.await;
+                    }
+                }
+                ended_tx.send_modify(|n| *n += 1);
+            });
+        }
+    });
+    CountingH2 {
+        addr,
+        accepted,
+        ended,
+    }
+}
+
+/// An HTTP/2 client connection through corscope to `target`, and its socket (shutting it
+/// down closes the connection).
+async fn h2_client(
+    proxy: &TestProxy,
+    target: &str,
+) -> (
+    hyper::client::conn::http2::SendRequest<Full<Bytes>>,
+    std::net::TcpStream,
+) {
+    let tunnel = connect_tunnel(proxy.addr, target).await.into_std().unwrap();
+    let socket = tunnel.try_clone().unwrap();
+    let tunnel = tokio::net::TcpStream::from_std(tunnel).unwrap();
+    let tls = tls_over(tunnel, proxy.client_roots(), &H2_H1)
+        .await
+        .unwrap();
+    let (send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tls),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    (send, socket)
+}
+
+fn h2_get(target: &str, path: &str) -> Request<Full<Bytes>> {
+    Request::get(format!("https://{target}{path}"))
+        .version(Version::HTTP_2)
+        .body(Full::new(Bytes::new()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_h2_clients_streams_share_its_own_upstream_connection_reopened_once_closed() {
+    use std::sync::atomic::Ordering;
+    let ca = TestCa::new();
+    let mut origin = start_counting_h2(&ca).await;
+    let proxy = start_proxy(Some(&ca), |_| {}).await;
+    let target = origin.addr.to_string();
+    let (client, client_conn) = h2_client(&proxy, &target).await;
+
+    // Concurrent streams of one client connection: one upstream connection.
+    let streams = (0..8).map(|i| {
+        let mut send = client.clone();
+        let req = h2_get(&target, &format!("/n{i}"));
+        async move { send.send_request(req).await.unwrap().status() }
+    });
+    let statuses = futures_util::future::join_all(streams).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    assert_eq!(origin.accepted.load(Ordering::SeqCst), 1);
+
+    // The origin ends that connection; the next request goes over a new one.
+    let mut send = client.clone();
+    let resp = send.send_request(h2_get(&target, "/close")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    origin.ended.wait_for(|n| *n == 1).await.unwrap();
+    let resp = send.send_request(h2_get(&target, "/after")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(origin.accepted.load(Ordering::SeqCst), 2);
+
+    // Another client connection has an upstream connection of its own.
+    let (mut other, other_conn) = h2_client(&proxy, &target).await;
+    let resp = other.send_request(h2_get(&target, "/other")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(origin.accepted.load(Ordering::SeqCst), 3);
+
+    let exchanges = proxy.exchanges(11).await;
+    assert!(exchanges.iter().all(|e| e.error.is_none()), "{exchanges:?}");
+    assert!(exchanges
+        .iter()
+        .all(|e| e.response.as_ref().unwrap().http_version == "HTTP/2"));
+
+    // Client connections gone, their upstream connections close too.
+    for socket in [client_conn, other_conn] {
+        socket.shutdown(std::net::Shutdown::Both).unwrap();
+    }
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        origin.ended.wait_for(|n| *n == 3),
+    );
+    assert!(
+        closed.await.is_ok(),
+        "upstream connections outlived their clients"
+    );
+}
+
+#[tokio::test]
+async fn an_h2_client_whose_origin_is_down_gets_a_502_naming_the_cause() {
+    let ca = TestCa::new();
+    let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = dead.local_addr().unwrap().to_string();
+    let proxy = start_proxy(Some(&ca), |_| {}).await;
+    // The tunnel is accepted (corscope answers CONNECT itself), then the origin goes.
+    let (mut client, _conn) = h2_client(&proxy, &target).await;
+    drop(dead);
+    let resp = client.send_request(h2_get(&target, "/")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
+    let text = String::from_utf8(body_bytes(resp).await.to_vec()).unwrap();
+    assert!(
+        text.contains(&format!("connecting to 127.0.0.1:{}", &target[10..])),
+        "{text}"
+    );
+    let exchanges = proxy.exchanges(1).await;
+    assert!(exchanges[0]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("connecting to"));
+}

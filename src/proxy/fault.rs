@@ -37,9 +37,10 @@ pub(crate) fn chain(e: &(dyn StdError + 'static)) -> String {
 }
 
 /// Why a request got no response from upstream, and the status that says so (504 for a
-/// connect timeout, 502 otherwise).
-pub(crate) fn before_response(e: &hyper_util::client::legacy::Error) -> (StatusCode, String) {
-    let mut source: Option<&(dyn StdError + 'static)> = e.source();
+/// connect timeout, 502 otherwise): `e` is the pooled client's error, or a connect or
+/// hyper error from a connection of the client connection's own.
+pub(crate) fn before_response(e: &(dyn StdError + 'static)) -> (StatusCode, String) {
+    let mut source: Option<&(dyn StdError + 'static)> = Some(e);
     while let Some(err) = source {
         if let Some(connect) = err.downcast_ref::<ConnectError>() {
             let status = if connect.is_timeout() {

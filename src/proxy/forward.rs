@@ -1,7 +1,8 @@
-//! One request: record its head, send it upstream over the pooled client with its body
-//! streaming through, and relay the response (recorded as it streams back). When the
-//! upstream cannot be reached the client gets a 502 (504 on timeout) whose one-line body
-//! names the cause, and the exchange is recorded with that error.
+//! One request: record its head, send it upstream with its body streaming through (over
+//! the pooled client, or for an h2 client over its connection's own h2 upstream), and
+//! relay the response (recorded as it streams back). When the upstream cannot be reached
+//! the client gets a 502 (504 on timeout) whose one-line body names the cause, and the
+//! exchange is recorded with that error.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,11 +13,15 @@ use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 
 use super::recorder::{client_fault, ClientBody, InFlight, ProxyBody, RecordingBody, Side};
-use super::upstream::UpstreamInfo;
+use super::upstream::{BoxError, H2Send, UpstreamInfo};
 use super::{connect, fault, websocket, ConnCtx, Target};
 use crate::capture::exchange::{
     decode_header_bytes, Body, HeaderList, RequestRecord, ResponseRecord,
 };
+
+/// The body of a request on its way upstream: the client's, read with an idle timeout and
+/// recorded as it goes.
+pub(crate) type UpstreamBody = RecordingBody<ClientBody<Incoming>>;
 
 /// Why a request aimed at corscope itself is refused.
 pub(crate) const LOOP: &str = "refusing to forward a request to corscope itself (it would loop)";
@@ -77,13 +82,24 @@ async fn forward(
         RecordingBody::new(body, Side::Request, limit, body_inflight)
     });
     let wait = ctx.shared.config.response_timeout;
-    match tokio::time::timeout(wait, ctx.client().request(req)).await {
+    let sent = async {
+        let req = match &ctx.h2_upstream {
+            Some(own) => match own.send(req).await {
+                H2Send::Sent(result) => return result,
+                H2Send::NotH2(req) => req,
+            },
+            None => req,
+        };
+        ctx.client().request(req).await.map_err(BoxError::from)
+    };
+    match tokio::time::timeout(wait, sent).await {
         Ok(Ok(resp)) => relay(resp, inflight, client_upgrade, &ctx),
-        Ok(Err(e)) => match client_fault(&e) {
+        Ok(Err(e)) => match client_fault(&*e) {
             Some(fault) => own_response(&inflight, fault.status(), fault.to_string()),
-            None => upstream_failure(&e, &inflight),
+            None => upstream_failure(&*e, &inflight),
         },
-        // Dropping the request closes that upstream connection; it is not pooled.
+        // Dropping the request closes its HTTP/1 upstream connection (it is not pooled)
+        // or resets its h2 stream.
         Err(_) => own_response(
             &inflight,
             StatusCode::GATEWAY_TIMEOUT,
@@ -133,7 +149,7 @@ fn relay(
 
 /// The upstream could not be reached or dropped the request: answer and record it.
 fn upstream_failure(
-    e: &hyper_util::client::legacy::Error,
+    e: &(dyn std::error::Error + 'static),
     inflight: &InFlight,
 ) -> Response<ProxyBody> {
     let (status, reason) = fault::before_response(e);

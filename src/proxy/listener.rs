@@ -154,6 +154,7 @@ async fn serve_client(tcp: TcpStream, addr: SocketAddr, id: u64, shared: Arc<Sha
         client_label: addr.to_string().into(),
         target: Target::Proxy,
         wire: None,
+        h2_upstream: None,
     });
     serve_http1(tcp, ctx).await;
 }

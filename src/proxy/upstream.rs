@@ -1,6 +1,7 @@
 //! Reaching upstream servers: a connector for hyper-util's pooled client (DNS, TCP with
 //! TCP_NODELAY, rustls with ALPN) whose failures are typed, so the client can be told
-//! precisely why with a 502 or 504.
+//! precisely why with a 502 or 504; and the one h2 upstream connection of a client
+//! connection that speaks h2 ([`H2Upstream`]).
 
 use std::future::Future;
 use std::io;
@@ -13,7 +14,7 @@ use std::time::Duration;
 use http::Uri;
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::ClientConfig;
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -63,6 +64,113 @@ pub struct UpstreamInfo {
     pub peer: SocketAddr,
     /// The peer's IP address as recorded in each exchange (one allocation per connection).
     pub ip: Arc<str>,
+}
+
+/// An error of any kind on the way upstream, for [`super::fault::before_response`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The upstream side of one intercepted client connection that speaks h2: one h2
+/// connection to its origin, opened on the first request and shared by all the client's
+/// streams (as the client shares its one connection to us), opened again once the origin
+/// has closed it. Each request goes straight to that connection: the pooled client paid
+/// a checkout per request, and opened a connection for each of the first requests a page
+/// sends at once. An origin that does not negotiate h2 is left to the pooled client for
+/// the rest of the client's connection.
+pub struct H2Upstream<B> {
+    connector: UpstreamConnector,
+    slot: tokio::sync::Mutex<H2Slot<B>>,
+}
+
+enum H2Slot<B> {
+    Unopened,
+    Open(hyper::client::conn::http2::SendRequest<B>, UpstreamInfo),
+    NotH2,
+}
+
+/// What [`H2Upstream::send`] did with a request.
+pub enum H2Send<B> {
+    /// Sent: the response, or why there is none.
+    Sent(Result<http::Response<hyper::body::Incoming>, BoxError>),
+    /// The origin does not speak h2: send it some other way.
+    NotH2(http::Request<B>),
+}
+
+impl<B> H2Upstream<B>
+where
+    B: hyper::body::Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    /// Reaching the origin through `connector` (its TLS config offers h2).
+    pub fn new(connector: UpstreamConnector) -> Self {
+        Self {
+            connector,
+            slot: tokio::sync::Mutex::new(H2Slot::Unopened),
+        }
+    }
+
+    /// Send `req` (its URI absolute) over the h2 connection, opening it if need be. A
+    /// request the connection did not take because it had just closed (the origin's
+    /// GOAWAY, an idle close) goes once more over a new one.
+    pub async fn send(&self, mut req: http::Request<B>) -> H2Send<B> {
+        let mut retried = false;
+        loop {
+            let (mut sender, info) = match self.sender(req.uri()).await {
+                Ok(Some(open)) => open,
+                Ok(None) => return H2Send::NotH2(req),
+                Err(e) => return H2Send::Sent(Err(e)),
+            };
+            match sender.try_send_request(req).await {
+                Ok(mut resp) => {
+                    resp.extensions_mut().insert(info);
+                    return H2Send::Sent(Ok(resp));
+                }
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) if !retried => {
+                        retried = true;
+                        req = unsent;
+                    }
+                    _ => return H2Send::Sent(Err(e.into_error().into())),
+                },
+            }
+        }
+    }
+
+    /// The open connection's sender, a new connection's if it is closed or not opened yet,
+    /// or `None` when the origin does not negotiate h2.
+    async fn sender(
+        &self,
+        uri: &Uri,
+    ) -> Result<Option<(hyper::client::conn::http2::SendRequest<B>, UpstreamInfo)>, BoxError> {
+        let mut slot = self.slot.lock().await;
+        match &*slot {
+            H2Slot::Open(sender, info) if !sender.is_closed() => {
+                return Ok(Some((sender.clone(), info.clone())))
+            }
+            H2Slot::NotH2 => return Ok(None),
+            _ => {}
+        }
+        let io = self.connector.clone().connect(uri.clone()).await?;
+        if !io.h2 {
+            *slot = H2Slot::NotH2;
+            return Ok(None);
+        }
+        let info = UpstreamInfo {
+            peer: io.peer,
+            ip: io.ip.clone(),
+        };
+        let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .handshake(io)
+            .await?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("upstream h2 connection ended: {e}");
+            }
+        });
+        *slot = H2Slot::Open(sender.clone(), info.clone());
+        Ok(Some((sender, info)))
+    }
 }
 
 /// Connects to upstreams for the pooled client.
