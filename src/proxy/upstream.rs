@@ -67,7 +67,7 @@ pub struct UpstreamInfo {
 }
 
 /// An error of any kind on the way upstream, for [`super::fault::before_response`].
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The upstream side of one intercepted client connection that speaks h2: one h2
 /// connection to its origin, opened on the first request and shared by all the client's
@@ -76,7 +76,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// a checkout per request, and opened a connection for each of the first requests a page
 /// sends at once. An origin that does not negotiate h2 is left to the pooled client for
 /// the rest of the client's connection.
-pub struct H2Upstream<B> {
+pub(crate) struct H2Upstream<B> {
     connector: UpstreamConnector,
     slot: tokio::sync::Mutex<H2Slot<B>>,
 }
@@ -88,7 +88,7 @@ enum H2Slot<B> {
 }
 
 /// What [`H2Upstream::send`] did with a request.
-pub enum H2Send<B> {
+pub(crate) enum H2Send<B> {
     /// Sent: the response, or why there is none.
     Sent(Result<http::Response<hyper::body::Incoming>, BoxError>),
     /// The origin does not speak h2: send it some other way.
@@ -102,7 +102,7 @@ where
     B::Error: Into<BoxError>,
 {
     /// Reaching the origin through `connector` (its TLS config offers h2).
-    pub fn new(connector: UpstreamConnector) -> Self {
+    pub(crate) fn new(connector: UpstreamConnector) -> Self {
         Self {
             connector,
             slot: tokio::sync::Mutex::new(H2Slot::Unopened),
@@ -112,7 +112,7 @@ where
     /// Send `req` (its URI absolute) over the h2 connection, opening it if need be. A
     /// request the connection did not take because it had just closed (the origin's
     /// GOAWAY, an idle close) goes once more over a new one.
-    pub async fn send(&self, mut req: http::Request<B>) -> H2Send<B> {
+    pub(crate) async fn send(&self, mut req: http::Request<B>) -> H2Send<B> {
         let mut retried = false;
         loop {
             let (mut sender, info) = match self.sender(req.uri()).await {
