@@ -141,10 +141,10 @@ pub(crate) struct Shared {
     pub(crate) local_addr: SocketAddr,
     pub(crate) store: Arc<Store>,
     pub(crate) leaves: LeafCache,
-    /// Offers only HTTP/1.1 upstream (clients that speak HTTP/1.1 to us, upgrades).
-    pub(crate) h1_client: UpstreamClient,
-    /// Offers h2 and HTTP/1.1 upstream (clients that negotiated h2 with us).
-    pub(crate) h2_client: UpstreamClient,
+    /// The pooled HTTP/1.1 client: requests the relay hands to hyper, upgrades, and those
+    /// of h2 clients whose origin does not speak h2 (an origin that does is reached over
+    /// the client connection's own [`ConnCtx::h2_upstream`]).
+    pub(crate) client: UpstreamClient,
     /// Opens HTTP/1.1 upstream connections for the relay.
     pub(crate) connector: UpstreamConnector,
     /// Opens the upstream connections of clients that speak h2 ([`ConnCtx::h2_upstream`]).
@@ -247,14 +247,6 @@ impl ConnCtx {
         })
     }
 
-    /// The upstream client matching what the client negotiated with us.
-    pub(crate) fn client(&self) -> &UpstreamClient {
-        match self.target {
-            Target::Tunnel { h2: true, .. } => &self.shared.h2_client,
-            _ => &self.shared.h1_client,
-        }
-    }
-
     /// Start recording an exchange on this connection: `request` is its head, `started`
     /// when it arrived.
     pub(crate) fn start_exchange(
@@ -309,9 +301,8 @@ impl Proxy {
             local_addr,
             connector: UpstreamConnector::new(h1_tls.clone(), config.connect_timeout),
             idle: relay::IdlePool::default(),
-            h1_client: build_client(UpstreamConnector::new(h1_tls, config.connect_timeout)),
-            h2_connector: UpstreamConnector::new(h2_tls.clone(), config.connect_timeout),
-            h2_client: build_client(UpstreamConnector::new(h2_tls, config.connect_timeout)),
+            client: build_client(UpstreamConnector::new(h1_tls, config.connect_timeout)),
+            h2_connector: UpstreamConnector::new(h2_tls, config.connect_timeout),
             leaves: LeafCache::new(ca)?,
             store,
             config,

@@ -72,7 +72,8 @@ async fn forward(
         join_cookies(req.headers_mut());
     }
     *req.uri_mut() = uri;
-    // The pooled client picks the upstream protocol; HTTP/1.1 is the neutral ask.
+    // HTTP/1.1 for the pooled client; an h2 upstream frames the request as h2 whatever
+    // version it carries.
     *req.version_mut() = Version::HTTP_11;
     let limit = ctx.shared.config.max_body_capture;
     let body_inflight = inflight.clone();
@@ -90,7 +91,7 @@ async fn forward(
             },
             None => req,
         };
-        ctx.client().request(req).await.map_err(BoxError::from)
+        ctx.shared.client.request(req).await.map_err(BoxError::from)
     };
     match tokio::time::timeout(wait, sent).await {
         Ok(Ok(resp)) => relay(resp, inflight, client_upgrade, &ctx),
